@@ -1,0 +1,1 @@
+"""ONNX Runtime serving of exported models (no torch, no Django)."""

@@ -1,0 +1,138 @@
+"""The training loop as a user sees it: loss goes down, early stopping, cancel, resume, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainer.configs import ConfigError
+from trainer.data import leave_one_out, load_dataset
+from trainer.data.types import EvalSet, Sequences, Split, Vocabulary
+from trainer.models import build_model, model_config
+from trainer.training import TrainConfig, fit
+
+
+def sequences(rows: list[list[int]]) -> Sequences:
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    return Sequences(offsets, np.concatenate(rows).astype(np.int64))
+
+
+def toy_split(n_users: int = 64, n_items: int = 20, seed: int = 0) -> Split:
+    """Users walk a cycle of items; the next item is predictable from the last one."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n_users):
+        start = int(rng.integers(1, n_items))
+        rows.append([(start + i - 1) % (n_items - 1) + 1 for i in range(12)])
+    train = sequences([r[:-2] for r in rows])
+    valid = EvalSet(sequences([r[:-2] for r in rows]), np.array([r[-2] for r in rows]))
+    test = EvalSet(sequences([r[:-1] for r in rows]), np.array([r[-1] for r in rows]))
+    return Split(train, valid, test, Vocabulary(tuple(str(i) for i in range(1, n_items))), "leave_one_out")
+
+
+def tiny_model(split: Split, name: str = "nextitnet"):
+    torch.manual_seed(0)
+    return build_model(name, model_config(name, {"blocks": 2, "embedding_dim": 16}), split.n_items)
+
+
+def test_training_learns_a_predictable_sequence():
+    split = toy_split()
+    model = tiny_model(split)
+    result = fit(model, split, TrainConfig(epochs=40, batch_size=16, lr=5e-3, patience=0, device="cpu"))
+    assert result.best.metrics["hr@5"] > 0.9
+    first, last = result.history[0], result.history[-1]
+    assert last.train_loss < first.train_loss / 2
+    assert result.positions > 0 and result.positions_per_s > 0
+
+
+@pytest.mark.parametrize("name", ["grec", "sasrec"])
+def test_other_models_train(name):
+    split = toy_split()
+    model = tiny_model(split, name)
+    result = fit(model, split, TrainConfig(epochs=30, batch_size=16, lr=5e-3, patience=0, device="cpu"))
+    assert result.history[-1].train_loss < result.history[0].train_loss
+
+
+def test_sampled_softmax_trains():
+    split = toy_split()
+    model = tiny_model(split)
+    config = TrainConfig(epochs=30, batch_size=16, lr=5e-3, loss="sampled", negatives=5, device="cpu")
+    assert fit(model, split, config).best.metrics["hr@5"] > 0.5
+
+
+def test_early_stopping_and_should_stop():
+    split = toy_split()
+    # lr tiny: nothing improves after the first validations → patience stops it.
+    result = fit(tiny_model(split), split, TrainConfig(epochs=50, batch_size=16, lr=1e-9, patience=2, device="cpu"))
+    assert result.stopped_by == "patience"
+    assert len(result.history) <= 5
+    calls = iter(range(1000))
+    result = fit(
+        tiny_model(split),
+        split,
+        TrainConfig(epochs=50, batch_size=16, device="cpu"),
+        should_stop=lambda: next(calls) >= 3,
+    )
+    assert result.stopped_by == "cancelled"
+    assert result.steps == 3
+
+
+def test_progress_events_report_steps_evals_and_the_end():
+    split = toy_split()
+    events = []
+    fit(tiny_model(split), split, TrainConfig(epochs=2, batch_size=16, device="cpu"), on_progress=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds.count("eval") == 2 and kinds[-1] == "end"
+    assert events[-1].step == 2 * events[-1].steps_per_epoch
+    assert all(e.eta_s is not None and e.eta_s >= 0 for e in events)
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    split = toy_split()
+    config = TrainConfig(epochs=4, batch_size=16, lr=5e-3, patience=0, device="cpu", seed=3)
+    full = fit(tiny_model(split), split, config)
+
+    path = tmp_path / "run.pt"
+    half = TrainConfig.from_dict({**config.to_dict(), "max_steps": 8})
+    fit(tiny_model(split), split, half, checkpoint_path=path)
+    saved = load_checkpoint(path)
+    assert saved.progress["step"] == 8
+    resumed = fit(saved.model, split, config, optimizer_state=saved.optimizer_state, resume=saved.progress)
+    assert resumed.steps == full.steps
+    assert resumed.best.metrics == pytest.approx(full.best.metrics)
+
+
+def test_checkpoint_round_trip_and_bad_files(tmp_path):
+    split = toy_split()
+    model = tiny_model(split, "sasrec")
+    path = save_checkpoint(tmp_path / "m.pt", model=model, vocab=split.vocab, train_config={"lr": 1.0})
+    loaded = load_checkpoint(path)
+    seq = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(loaded.model.eval().score_last(seq), model.eval().score_last(seq))
+    assert loaded.vocab == split.vocab and loaded.train_config == {"lr": 1.0}
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_bad_training_settings_are_named():
+    with pytest.raises(ConfigError, match="lr=-1"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        TrainConfig(loss="bpr")
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_a_few_steps_on_real_data_reduce_the_loss(shared_data):
+    dataset = load_dataset(shared_data / "ml-100k" / "ml-100k.inter")
+    split = leave_one_out(dataset)
+    model = build_model("nextitnet", model_config("nextitnet", {"blocks": 2}), split.n_items)
+    config = TrainConfig(epochs=1, batch_size=128, max_steps=30, eval_every=10, patience=0, device="cpu")
+    result = fit(model, split, config)
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert result.history[-1].metrics["ndcg@10"] > 0.0

@@ -1,0 +1,298 @@
+"""``python -m trainer``: train or evaluate a sequential recommender from the command line.
+
+Examples::
+
+    python -m trainer train --data ml-100k --model nextitnet --blocks 8
+    python -m trainer train --data Beauty.txt --model sasrec --blocks 2 --dropout 0.5
+    python -m trainer evaluate --checkpoint runs/ml-100k/checkpoint.pt --data ml-100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainer.configs import ConfigError
+from trainer.data import DataError, Split
+from trainer.devices import resolve_device
+from trainer.evaluation import EvalResult, evaluate, evaluate_popularity
+from trainer.models import MODELS, build_model, model_config
+from trainer.runs import SPLITS, DataSpec, prepare_split
+from trainer.training import ProgressEvent, TrainConfig, fit
+
+logger = logging.getLogger("trainer")
+
+TABLE_METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@5", "mrr@10", "mrr@20")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", required=required, help="log file, or 'ml-100k' (fetched from PyPI's recbole wheel)")
+    g.add_argument("--format", default="auto", help="auto | delimited | inter | lines | parquet")
+    g.add_argument("--user-col", help="user/session column (header name or 0-based position)")
+    g.add_argument("--item-col", help="item column (header name or 0-based position)")
+    g.add_argument("--time-col", help="timestamp column (header name or 0-based position)")
+    g.add_argument("--delimiter", help="field delimiter, e.g. ',' ';' or '\\t' (default: sniffed)")
+    g.add_argument("--header", choices=("yes", "no"), help="whether the first line is a header (default: detect)")
+    g.add_argument("--dedupe", action="store_true", help="drop consecutive duplicate events")
+    g.add_argument("--k-core", type=int, default=0, help="iterative k-core filter on items and sequences")
+    g.add_argument("--min-item-count", type=int, default=0)
+    g.add_argument("--min-length", type=int, default=0, help="drop sequences shorter than this")
+    g.add_argument("--split", default="leave_one_out", choices=SPLITS)
+    g.add_argument("--test-data", help="sessions split: the test file paired with --data")
+    g.add_argument("--test-share", type=float, default=0.1, help="time split: last share of events as test")
+    g.add_argument("--valid-share", type=float, default=0.1)
+
+
+def _column(value: str | None) -> str | int | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _data_spec(args: argparse.Namespace) -> DataSpec:
+    read = {
+        "format": args.format,
+        "user_col": _column(args.user_col),
+        "item_col": _column(args.item_col),
+        "time_col": _column(args.time_col),
+        "delimiter": args.delimiter.replace("\\t", "\t") if args.delimiter else None,
+        "has_header": {"yes": True, "no": False}.get(args.header),
+        "drop_consecutive_duplicates": args.dedupe,
+        "k_core": args.k_core,
+        "min_item_count": args.min_item_count,
+        "min_sequence_length": args.min_length,
+    }
+    return DataSpec(
+        path=args.data,
+        read=read,
+        split=args.split,
+        test_path=args.test_data,
+        test_share=args.test_share,
+        valid_share=args.valid_share,
+    )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default="nextitnet", choices=sorted(MODELS))
+    g.add_argument("--blocks", type=int, default=8, help="residual blocks of the final model")
+    g.add_argument("--dim", type=int, default=64, help="embedding size")
+    g.add_argument("--dropout", type=float, default=0.0)
+    g.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other model setting, JSON-valued (e.g. dilations=[1,2,4] heads=2)",
+    )
+    t = parser.add_argument_group("training")
+    defaults = TrainConfig()
+    t.add_argument("--epochs", type=int, default=defaults.epochs)
+    t.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    t.add_argument("--max-len", type=int, default=defaults.max_len)
+    t.add_argument("--lr", type=float, default=defaults.lr)
+    t.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    t.add_argument("--optimizer", default=defaults.optimizer, choices=("adam", "adamw"))
+    t.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=("constant", "cosine"))
+    t.add_argument("--loss", default=defaults.loss, choices=("full", "sampled"))
+    t.add_argument("--negatives", type=int, default=0, help="sampled softmax negatives (0: 20%% of items)")
+    t.add_argument("--patience", type=int, default=defaults.patience, help="validations without gain")
+    t.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: each epoch)")
+    t.add_argument("--metric", default=defaults.metric, help="early-stopping metric, e.g. mrr@5 or ndcg@10")
+    t.add_argument("--time-budget", type=float, default=0.0, help="wall-clock seconds cap (0: none)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: its default)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--exclude-seen", action="store_true", help="rank only items not in the history")
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"blocks": args.blocks, "embedding_dim": args.dim, "dropout": args.dropout}
+    for item in args.model_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--model-option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_len=args.max_len,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        lr_schedule=args.lr_schedule,
+        loss=args.loss,
+        negatives=args.negatives,
+        patience=args.patience,
+        eval_every=args.eval_every,
+        metric=args.metric,
+        time_budget_s=args.time_budget,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+        exclude_seen=args.exclude_seen,
+    )
+
+
+class ProgressBar:
+    """A tqdm bar over the planned optimiser steps, fed by the training loop's progress events."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: tqdm | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=event.planned_steps, desc=self.label, unit="step", leave=False, file=sys.stderr)
+        self.bar.n = event.step
+        postfix = {"epoch": event.epoch}
+        if event.loss is not None:
+            postfix["loss"] = f"{event.loss:.3f}"
+        if event.metrics:
+            postfix["valid"] = " ".join(f"{k}={v:.4f}" for k, v in event.metrics.items() if k in ("mrr@5", "ndcg@10"))
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.refresh()
+        if event.kind == "end":
+            self.bar.close()
+
+
+def format_table(rows: list[tuple[str, dict[str, float]]], metrics: tuple[str, ...] = TABLE_METRICS) -> str:
+    """A fixed-width text table: one row per (label, metrics)."""
+    width = max(len(label) for label, _ in rows)
+    lines = [" " * width + " " + " ".join(f"{m:>8}" for m in metrics)]
+    for label, values in rows:
+        lines.append(f"{label:<{width}} " + " ".join(f"{values[m]:8.4f}" for m in metrics))
+    return "\n".join(lines)
+
+
+def _result_rows(model_name: str, valid: EvalResult, test: EvalResult, pop_valid: EvalResult, pop_test: EvalResult):
+    return [
+        (f"{model_name} valid", valid.metrics),
+        (f"{model_name} test", test.metrics),
+        ("popularity valid", pop_valid.metrics),
+        ("popularity test", pop_test.metrics),
+    ]
+
+
+def _evaluate_all(model, split: Split, config: TrainConfig, device) -> tuple[EvalResult, ...]:
+    kwargs = {"max_len": config.max_len, "exclude_seen": config.exclude_seen}
+    valid = evaluate(model, split.valid, device=device, **kwargs)
+    test = evaluate(model, split.test, device=device, **kwargs)
+    pop_valid = evaluate_popularity(split.train, split.valid, split.n_items, **kwargs)
+    pop_test = evaluate_popularity(split.train, split.test, split.n_items, **kwargs)
+    return valid, test, pop_valid, pop_test
+
+
+def command_train(args: argparse.Namespace) -> int:
+    spec = _data_spec(args)
+    config = _train_config(args)
+    model_cfg = model_config(args.model, _model_options(args))
+    started = time.perf_counter()
+    split = prepare_split(spec)
+    device = resolve_device(config.device)
+    model = build_model(args.model, model_cfg, split.n_items)
+    print(f"{model.describe()} on {spec.path}: {len(split.train):,} training sequences, "
+          f"{len(split.valid):,} validation and {len(split.test):,} test cases, device {device}")
+    out = Path(args.out) if args.out else None
+    result = fit(model, split, config, on_progress=ProgressBar(f"{args.model} {args.blocks} blocks"))
+    valid, test, pop_valid, pop_test = _evaluate_all(model, split, config, device)
+    total = time.perf_counter() - started
+    print()
+    print(format_table(_result_rows(args.model, valid, test, pop_valid, pop_test)))
+    print()
+    print(
+        f"training: {result.steps} steps in {result.wall_s:.1f}s ({result.train_s:.1f}s in optimiser steps), "
+        f"{result.positions_per_s:,.0f} target positions/s; stopped by {result.stopped_by}; "
+        f"best validation {config.metric} {result.best.metrics[config.metric]:.4f} at step {result.best.step}; "
+        f"total {total:.1f}s"
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(
+            out / "checkpoint.pt",
+            model=model,
+            vocab=split.vocab,
+            train_config=config.to_dict(),
+            extra={"data": spec.to_dict()},
+        )
+        summary = {
+            "model": args.model,
+            "model_config": model_cfg.to_dict(),
+            "train_config": config.to_dict(),
+            "data": spec.to_dict(),
+            "fit": result.to_dict(),
+            "valid": valid.metrics,
+            "test": test.metrics,
+            "popularity": {"valid": pop_valid.metrics, "test": pop_test.metrics},
+            "total_s": total,
+        }
+        (out / "results.json").write_text(json.dumps(summary, indent=2))
+        print(f"checkpoint and results written to {out}/")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.checkpoint)
+    stored = checkpoint.extra.get("data")
+    spec = _data_spec(args) if args.data else DataSpec.from_dict(stored) if stored else None
+    if spec is None:
+        raise ConfigError("this checkpoint does not record its data: pass --data")
+    split = prepare_split(spec)
+    if split.vocab != checkpoint.vocab:
+        raise ConfigError(
+            f"the data's item vocabulary ({split.n_items - 1} items) is not the one the checkpoint was trained "
+            f"on ({checkpoint.vocab.n_items - 1} items): evaluate with the same data and read options"
+        )
+    config = TrainConfig.from_dict(checkpoint.train_config)
+    model = checkpoint.model
+    valid, test, pop_valid, pop_test = _evaluate_all(model, split, config, "cpu")
+    print(model.describe())
+    print(format_table(_result_rows(model.name, valid, test, pop_valid, pop_test)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every validation")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a model and print validation/test metrics")
+    _add_data_arguments(train)
+    _add_training_arguments(train)
+    train.add_argument("--out", help="folder for checkpoint.pt and results.json")
+    train.set_defaults(handler=command_train)
+    ev = sub.add_parser("evaluate", help="evaluate a saved checkpoint")
+    ev.add_argument("--checkpoint", required=True)
+    _add_data_arguments(ev, required=False)  # default: the data recorded in the checkpoint
+    ev.set_defaults(handler=command_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except (DataError, ConfigError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

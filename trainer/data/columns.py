@@ -1,0 +1,237 @@
+"""Which column is the user, the item and the time, and how to turn a time column into seconds.
+
+Logs come with every naming convention (``user_id``, ``SessionId``, ``visitorid``, RecBole's
+``user_id:token``) and sometimes with none (no header). Detection is deliberately narrow: a known
+alias, or for headerless files the ``user, item[, …]`` convention plus a column whose values look
+like times. Anything else is an error that lists the columns found and names the option to set,
+because a wrong guess (ratings read as timestamps) would train a model on nonsense without a sound.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from trainer.data.options import ColumnRef, ReadOptions
+from trainer.data.types import DataError
+
+log = logging.getLogger(__name__)
+
+# Normalised names (lower case, no "_", "-" or spaces, RecBole ":type" suffix removed).
+USER_ALIASES = ("userid", "user", "sessionid", "session", "visitorid", "visitor", "customerid", "uid")
+ITEM_ALIASES = ("itemid", "item", "productid", "product", "movieid", "movie", "artistid", "artist", "iid")
+TIME_ALIASES = ("timestamp", "time", "ts", "datetime", "date", "eventtime", "unixtime")
+
+# Unix seconds from 1973 to 5138: wide enough for any real log, narrow enough that ratings, counts
+# and small ids are never mistaken for a time column.
+_UNIX_SECONDS = (1e8, 1e11)
+_DATE_ROUNDS = 3  # how many distinct date formats one column may mix (e.g. dates and datetimes)
+_TYPED_NAME = re.compile(r"^[^:\s]+:[a-z_]+$")
+
+
+def normalise_name(name: str) -> str:
+    """Header name → comparison key: ``"User_ID:token"`` and ``"userid"`` compare equal."""
+    name = name.strip().strip('"').lstrip("\ufeff")
+    if ":" in name:
+        name = name.rsplit(":", 1)[0]
+    return re.sub(r"[\s_\-]", "", name).lower()
+
+
+def looks_like_header_name(name: str) -> bool:
+    """A field that is a known alias or has a RecBole ``name:type`` form can only be a header."""
+    key = normalise_name(name)
+    known = key in USER_ALIASES or key in ITEM_ALIASES or key in TIME_ALIASES
+    return known or bool(_TYPED_NAME.match(name.strip().lstrip("\ufeff")))
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """Positions of the columns to read (``time`` is None when the log has no time column)."""
+
+    user: int
+    item: int
+    time: int | None
+
+
+def describe_columns(names: list[str], named: bool, first_row: list[str] | None) -> str:
+    """The column listing used in every "which column?" error."""
+    if named:
+        return "columns found: " + ", ".join(repr(n) for n in names)
+    examples = first_row or [""] * len(names)
+    shown = ", ".join(f"#{i} (e.g. {v!r})" for i, v in enumerate(examples))
+    return f"columns found (no header, 0-based positions): {shown}"
+
+
+def resolve_columns(
+    source: str,
+    names: list[str],
+    *,
+    named: bool,
+    options: ReadOptions,
+    first_row: list[str] | None = None,
+    time_like: list[bool] | None = None,
+) -> ColumnChoice:
+    """Pick the user, item and time columns from the options, the header, or the values.
+
+    ``time_like[i]`` says whether column i's values look like timestamps; it is only consulted for
+    headerless files, where names cannot help.
+    """
+    listing = describe_columns(names, named, first_row)
+
+    def by_ref(ref: ColumnRef, field: str) -> int | None:
+        if ref is None:
+            return None
+        if isinstance(ref, int):
+            if ref >= len(names):
+                raise DataError(
+                    f"{source}: {field}={ref} is out of range, the file has {len(names)} columns; {listing}"
+                )
+            return ref
+        if not named:
+            raise DataError(
+                f"{source}: {field}={ref!r} names a column, but the file has no header; give a 0-based "
+                f"position instead, or set has_header=True if the first line is a header; {listing}"
+            )
+        if ref in names:
+            return names.index(ref)
+        keys = [normalise_name(n) for n in names]
+        if normalise_name(ref) in keys:
+            return keys.index(normalise_name(ref))
+        raise DataError(f"{source}: missing column {ref!r} (set by {field}); {listing}")
+
+    def by_alias(aliases: tuple[str, ...]) -> int | None:
+        keys = [normalise_name(n) for n in names]
+        for alias in aliases:  # alias order is preference order ("user_id" before "session")
+            if alias in keys:
+                return keys.index(alias)
+        return None
+
+    user = by_ref(options.user_col, "user_col")
+    item = by_ref(options.item_col, "item_col")
+    time = by_ref(options.time_col, "time_col")
+
+    if named:
+        user = user if user is not None else by_alias(USER_ALIASES)
+        item = item if item is not None else by_alias(ITEM_ALIASES)
+        if time is None:
+            time = by_alias(TIME_ALIASES)
+        for role, found, field in (("user/session", user, "user_col"), ("item", item, "item_col")):
+            if found is None:
+                raise DataError(
+                    f"{source}: missing column: no {role} column found among the header names; {listing}; "
+                    f"set {field} to its name or 0-based position"
+                )
+    else:
+        mapped = user is not None and item is not None
+        if user is None and item is None and len(names) >= 2:
+            user, item = 0, 1
+        if user is None or item is None:
+            raise DataError(
+                f"{source}: cannot tell the user and item columns apart without a header; set both "
+                f"user_col and item_col; {listing}"
+            )
+        if time is None:
+            looks = time_like or [False] * len(names)
+            candidates = [i for i in range(len(names)) if i not in (user, item) and looks[i]]
+            if len(candidates) == 1:
+                time = candidates[0]
+            elif len(candidates) > 1 or (not mapped and len(names) > 2):
+                found = (
+                    f"columns {candidates} look like timestamps"
+                    if candidates
+                    else "no column looks like time"
+                )
+                raise DataError(
+                    f"{source}: ambiguous columns in a file without a header ({found}); map them with "
+                    f"user_col, item_col and time_col (0-based positions); {listing}"
+                )
+    assert user is not None and item is not None
+    if len({user, item, time} - {None}) < (3 if time is not None else 2):
+        raise DataError(f"{source}: user, item and time must be different columns; {listing}")
+    log.info(
+        "%s: user column %s, item column %s, time column %s",
+        source,
+        names[user],
+        names[item],
+        names[time] if time is not None else "none (file order)",
+    )
+    return ColumnChoice(user=user, item=item, time=time)
+
+
+def values_look_like_time(values: pl.Series) -> bool:
+    """Whether a text column holds unix seconds or ISO dates (used only for headerless files)."""
+    values = values.drop_nulls().str.strip_chars()
+    if values.is_empty():
+        return False
+    numbers = values.cast(pl.Float64, strict=False)
+    if numbers.null_count() == 0:
+        lo, hi = _UNIX_SECONDS
+        return bool(((numbers >= lo) & (numbers < hi)).all())
+    try:
+        parsed = values.head(100).str.to_datetime(strict=False, time_unit="us")
+    except pl.exceptions.PolarsError:
+        return False
+    return parsed.null_count() == 0
+
+
+def parse_timestamps(values: pl.Series, lines: pl.Series, source: str, column: str, where: str) -> pl.Series:
+    """Text, numeric or temporal column → float64 unix seconds; the first bad value is an error.
+
+    The first value decides the kind: numeric columns must be numeric throughout (a stray word is
+    reported with its line); otherwise values are parsed as ISO dates/datetimes, allowing a few
+    formats in one column (e.g. ``2020-01-01`` beside ``2020-01-01T10:00:00Z``). Naive datetimes are
+    taken as UTC.
+    """
+    dtype = values.dtype
+    if dtype.is_numeric():
+        seconds = values.cast(pl.Float64)
+    elif dtype == pl.Datetime:
+        return (values.dt.epoch("us").cast(pl.Float64) / 1e6).alias("ts")
+    elif dtype == pl.Date:
+        return (values.dt.epoch("s").cast(pl.Float64)).alias("ts")
+    elif dtype == pl.String:
+        values = values.str.strip_chars()
+        numbers = values.cast(pl.Float64, strict=False)
+        if numbers[0] is not None:
+            seconds = numbers
+        else:
+            return _parse_dates(values, lines, source, column, where)
+    else:
+        raise DataError(f"{source}: time column {column!r} has type {dtype}, expected numbers or dates")
+    bad = (seconds.is_null() | seconds.is_nan() | seconds.is_infinite()).arg_true()
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(
+            f"{source}, {where} {lines[i]}: timestamp {values[i]!r} in column {column!r} is not a number "
+            f"(the column's first value {values[0]!r} is numeric, so all values must be)"
+        )
+    return seconds.alias("ts")
+
+
+def _parse_dates(values: pl.Series, lines: pl.Series, source: str, column: str, where: str) -> pl.Series:
+    seconds = np.full(len(values), np.nan)
+    todo = np.arange(len(values))
+    for _ in range(_DATE_ROUNDS):
+        subset = values.gather(todo)
+        try:  # the format is inferred from the subset's first value
+            parsed = subset.str.to_datetime(strict=False, time_unit="us")
+        except pl.exceptions.PolarsError:
+            break
+        ok = parsed.is_not_null().to_numpy()
+        if not ok.any():
+            break
+        seconds[todo[ok]] = parsed.dt.epoch("us").to_numpy()[ok] / 1e6
+        todo = todo[~ok]
+        if not len(todo):
+            break
+    if len(todo):
+        i = int(todo[0])
+        raise DataError(
+            f"{source}, {where} {lines[i]}: timestamp {values[i]!r} in column {column!r} is neither a "
+            "number (unix seconds) nor an ISO date/datetime such as 2020-01-31 or 2020-01-31T12:00:00"
+        )
+    return pl.Series("ts", seconds)

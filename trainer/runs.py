@@ -1,0 +1,73 @@
+"""From a description of the data to a ready split: shared by the CLI, the benchmarks and the web app."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainer.configs import ConfigError, ConfigMixin
+from trainer.data import (
+    ReadOptions,
+    Split,
+    leave_one_out,
+    load_dataset,
+    load_session_pair,
+    resolve_dataset,
+    session_split,
+    time_split,
+)
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("leave_one_out", "time", "sessions")
+
+
+@dataclass(frozen=True)
+class DataSpec(ConfigMixin):
+    """Which log to read, how, and how to split it into train / validation / test."""
+
+    path: str  # a file, or a dataset the project can fetch itself ("ml-100k")
+    read: dict[str, Any] = field(default_factory=dict)  # ReadOptions fields
+    split: str = "leave_one_out"  # leave_one_out | time | sessions
+    test_path: str | None = None  # sessions: the test file paired with ``path``
+    test_share: float = 0.1  # time split: last share of events as test
+    valid_share: float = 0.1  # time split: share before the test cut; sessions: last train sessions
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.split == "sessions" and not self.test_path:
+            raise ConfigError("the sessions split needs test_path: the test file paired with the training file")
+        for name in ("test_share", "valid_share"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        ReadOptions.from_dict(self.read)  # validate early, with ReadOptions' own messages
+
+    @property
+    def read_options(self) -> ReadOptions:
+        return ReadOptions.from_dict(self.read)
+
+
+def prepare_split(spec: DataSpec) -> Split:
+    """Read the log(s) named by ``spec`` and split them; raises DataError/ConfigError with reasons."""
+    options = spec.read_options
+    if spec.split == "sessions":
+        train, test = load_session_pair(resolve_dataset(spec.path), resolve_dataset(spec.test_path), options)
+        split = session_split(train, test, valid_share=spec.valid_share)
+    else:
+        dataset = load_dataset(resolve_dataset(spec.path), options)
+        if spec.split == "time":
+            split = time_split(dataset, test_share=spec.test_share, valid_share=spec.valid_share)
+        else:
+            split = leave_one_out(dataset)
+    logger.info(
+        "%s split of %s: %d training sequences, %d validation and %d test cases, %d items",
+        split.name,
+        spec.path,
+        len(split.train),
+        len(split.valid),
+        len(split.test),
+        split.n_items - 1,
+    )
+    return split

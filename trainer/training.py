@@ -1,0 +1,429 @@
+"""The one training loop: batches → loss → Adam step, validation, early stopping, checkpoints.
+
+Read top to bottom: :class:`TrainConfig` says what can be set, :func:`fit` does the work. Callers
+(the CLI, the stacking schedule, the web app's Celery task) observe it through ``on_progress`` and
+stop it through ``should_stop``; it never prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.checkpoint import save_checkpoint
+from trainer.configs import ConfigError, ConfigMixin
+from trainer.data.batching import TrainBatcher, make_windows
+from trainer.data.types import Split
+from trainer.devices import autocast, resolve_device
+from trainer.evaluation import evaluate
+from trainer.losses import default_negatives, full_softmax_loss, sampled_softmax_loss
+from trainer.metrics import parse_metric
+from trainer.models.base import SequentialRecommender
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.5  # step events are throttled so callbacks (DB writes) stay cheap
+
+
+@dataclass(frozen=True)
+class TrainConfig(ConfigMixin):
+    epochs: int = 30
+    batch_size: int = 256  # reference NextItNet: 256 on MovieLens
+    max_len: int = 50  # training windows hold this many target positions; histories keep the last max_len
+    lr: float = 1e-3  # reference: Adam, 1e-3, no warm-up
+    weight_decay: float = 0.0
+    optimizer: str = "adam"  # adam | adamw
+    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over the planned steps)
+    warmup_steps: int = 0
+    grad_clip: float = 5.0  # max global gradient norm; 0 disables
+    loss: str = "full"  # full | sampled
+    negatives: int = 0  # sampled softmax negatives; 0 → 20 % of the catalogue (reference)
+    eval_every: int = 0  # optimiser steps between validations; 0 → once per epoch
+    patience: int = 5  # validations without improvement before stopping; 0 disables
+    metric: str = "mrr@5"  # early-stopping metric (StackRec's reference selects by MRR@5)
+    max_steps: int = 0  # 0 → no cap beyond epochs
+    time_budget_s: float = 0.0  # 0 → no wall-clock cap
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch intra-op threads on the CPU; 0 → PyTorch's default
+    eval_batch_size: int = 0  # 0 → as many cases as fit in 64 MiB of scores
+    exclude_seen: bool = False  # drop history items from validation candidates
+    bucket: bool = True  # group training windows by length (less padding)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "max_len": self.max_len >= 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "grad_clip": self.grad_clip >= 0,
+            "negatives": self.negatives >= 0,
+            "eval_every": self.eval_every >= 0,
+            "patience": self.patience >= 0,
+            "max_steps": self.max_steps >= 0,
+            "time_budget_s": self.time_budget_s >= 0,
+            "threads": self.threads >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid training settings: {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
+        for name, allowed in (
+            ("optimizer", ("adam", "adamw")),
+            ("lr_schedule", ("constant", "cosine")),
+            ("loss", ("full", "sampled")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        try:
+            parse_metric(self.metric)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a caller sees while training: ``kind`` is ``step``, ``eval`` or ``end``."""
+
+    kind: str
+    step: int
+    epoch: int
+    steps_per_epoch: int
+    planned_steps: int
+    wall_s: float
+    loss: float | None = None
+    metrics: dict[str, float] | None = None
+    eta_s: float | None = None
+    positions_per_s: float | None = None
+
+
+@dataclass
+class EvalRecord:
+    step: int
+    epoch: float  # fractional epochs done
+    wall_s: float
+    train_loss: float
+    metrics: dict[str, float]
+
+
+@dataclass
+class FitResult:
+    history: list[EvalRecord]
+    best: EvalRecord | None
+    steps: int
+    wall_s: float  # everything, validation included
+    train_s: float  # optimiser steps only
+    positions: int  # target positions trained on
+    stopped_by: str  # epochs | patience | max_steps | time_budget | cancelled
+    optimizer_state: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def positions_per_s(self) -> float:
+        return self.positions / self.train_s if self.train_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "history": [asdict(r) for r in self.history],
+            "best": asdict(self.best) if self.best else None,
+            "steps": self.steps,
+            "wall_s": self.wall_s,
+            "train_s": self.train_s,
+            "positions": self.positions,
+            "positions_per_s": self.positions_per_s,
+            "stopped_by": self.stopped_by,
+        }
+
+
+def make_optimizer(model: SequentialRecommender, config: TrainConfig) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _lr_factor(config: TrainConfig, planned_steps: int, offset: int = 0) -> Callable[[int], float]:
+    """Learning-rate multiplier per step; ``offset`` is where a resumed run starts."""
+
+    def factor(local_step: int) -> float:
+        step = local_step + offset
+        if config.warmup_steps and step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        if config.lr_schedule == "cosine":
+            span = max(1, planned_steps - config.warmup_steps)
+            done = min(1.0, (step - config.warmup_steps) / span)
+            return 0.5 * (1.0 + math.cos(math.pi * done))
+        return 1.0
+
+    return factor
+
+
+def fit(
+    model: SequentialRecommender,
+    split: Split,
+    config: TrainConfig,
+    *,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``split.train``, validating on ``split.valid``; the best weights are kept.
+
+    ``optimizer_state`` seeds Adam's moments (function-preserving stacking carries them over).
+    With ``checkpoint_path`` a checkpoint is written after every validation; passing a loaded
+    checkpoint's ``progress`` (and its optimizer state) as ``resume`` continues that run at the
+    step it reached, with the same batch order.
+    """
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    metric = config.metric
+
+    windows = make_windows(split.train, config.max_len)
+    if len(windows) == 0:
+        raise ConfigError("no training windows: every training sequence is shorter than 2 items")
+    batcher = TrainBatcher(windows, config.batch_size, shuffle=True, seed=config.seed, bucket=config.bucket)
+    steps_per_epoch = len(batcher)
+    planned = config.epochs * steps_per_epoch
+    if config.max_steps:
+        planned = min(planned, config.max_steps)
+    eval_every = config.eval_every or steps_per_epoch
+    negatives = config.negatives or default_negatives(model.n_items)
+
+    optimizer = make_optimizer(model, config)
+    if optimizer_state:
+        optimizer.load_state_dict(optimizer_state)
+        for group in optimizer.param_groups:  # the new run's settings win over the carried ones
+            group["lr"], group["weight_decay"] = config.lr, config.weight_decay
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+
+    state = _LoopState.from_resume(resume, model, device)
+    if state.step:
+        logger.info("resuming at step %d (epoch %d)", state.step, state.epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, planned, offset=state.step))
+    started = time.perf_counter() - state.wall_s
+    last_event = 0.0
+    stopped_by = "epochs"
+    loss_sum, loss_n = 0.0, 0
+
+    def emit(event: ProgressEvent) -> None:
+        if on_progress is not None:
+            on_progress(event)
+
+    def progress_event(kind: str, **extra: Any) -> ProgressEvent:
+        elapsed = time.perf_counter() - started
+        done = max(state.step, 1)
+        return ProgressEvent(
+            kind=kind,
+            step=state.step,
+            epoch=state.epoch,
+            steps_per_epoch=steps_per_epoch,
+            planned_steps=planned,
+            wall_s=elapsed,
+            eta_s=elapsed / done * max(planned - state.step, 0),
+            positions_per_s=state.positions / state.train_s if state.train_s else None,
+            **extra,
+        )
+
+    while state.epoch < config.epochs and stopped_by == "epochs":
+        batcher.epoch = state.epoch  # an epoch's batch order depends only on (seed, epoch)
+        for batch_index, (inputs_np, targets_np) in enumerate(batcher):
+            if batch_index < state.batch_in_epoch:
+                continue  # resuming mid-epoch: these batches were trained before the checkpoint
+            if should_stop is not None and should_stop():
+                stopped_by = "cancelled"
+                break
+            t_step = time.perf_counter()
+            inputs = torch.from_numpy(inputs_np).to(device, non_blocking=True)
+            targets = torch.from_numpy(targets_np).to(device, non_blocking=True)
+            inputs, targets = model.training_inputs(inputs, targets, generator)
+            with autocast(device):
+                hidden = model(inputs)  # [B, T, D]
+                if config.loss == "sampled":
+                    loss = sampled_softmax_loss(model, hidden, targets, negatives, generator)
+                else:
+                    loss = full_softmax_loss(model, hidden, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(
+                    f"training loss became {loss_value} at step {state.step}; lower the learning rate"
+                )
+            state.step += 1
+            state.batch_in_epoch = batch_index + 1
+            state.positions += int((targets > 0).sum())
+            state.train_s += time.perf_counter() - t_step
+            loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+
+            now = time.perf_counter()
+            if now - last_event >= PROGRESS_INTERVAL_S:
+                last_event = now
+                emit(progress_event("step", loss=loss_value))
+
+            if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
+                train_loss = loss_sum / max(loss_n, 1)
+                loss_sum, loss_n = 0.0, 0
+                record = _validate(model, split, config, state, started, train_loss, steps_per_epoch, device)
+                improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
+                if improved:
+                    state.best = record
+                    state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    state.bad_evals = 0
+                else:
+                    state.bad_evals += 1
+                logger.info(
+                    "step %d epoch %.2f loss %.4f valid %s %.4f%s",
+                    state.step,
+                    record.epoch,
+                    train_loss,
+                    metric,
+                    record.metrics[metric],
+                    " (best)" if improved else "",
+                )
+                emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
+                if checkpoint_path is not None:
+                    state.wall_s = time.perf_counter() - started
+                    save_checkpoint(
+                        checkpoint_path,
+                        model=model,
+                        vocab=split.vocab,
+                        train_config=config.to_dict(),
+                        optimizer=optimizer,
+                        progress=state.to_progress(),
+                    )
+                if config.patience and state.bad_evals >= config.patience:
+                    stopped_by = "patience"
+                    break
+            if config.max_steps and state.step >= config.max_steps:
+                stopped_by = "max_steps"
+                break
+            if config.time_budget_s and time.perf_counter() - started >= config.time_budget_s:
+                stopped_by = "time_budget"
+                break
+        if stopped_by != "epochs":
+            break
+        # A checkpoint written at the epoch-end validation still names this epoch with all of
+        # its batches done; resuming from it skips them and arrives here.
+        state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+
+    if state.best is None:  # stopped before the first validation: validate what we have
+        record = _validate(model, split, config, state, started, loss_sum / max(loss_n, 1), steps_per_epoch, device)
+        state.best = record
+    elif state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    wall = time.perf_counter() - started
+    result = FitResult(
+        history=state.history,
+        best=state.best,
+        steps=state.step,
+        wall_s=wall,
+        train_s=state.train_s,
+        positions=state.positions,
+        stopped_by=stopped_by,
+        optimizer_state=optimizer.state_dict(),
+    )
+    emit(progress_event("end", metrics=state.best.metrics if state.best else None))
+    logger.info(
+        "stopped by %s after %d steps, %.1fs (%.0f positions/s); best valid %s %.4f at step %d",
+        stopped_by,
+        state.step,
+        wall,
+        result.positions_per_s,
+        metric,
+        state.best.metrics[metric],
+        state.best.step,
+    )
+    return result
+
+
+def _validate(
+    model: SequentialRecommender,
+    split: Split,
+    config: TrainConfig,
+    state: _LoopState,
+    started: float,
+    train_loss: float,
+    steps_per_epoch: int,
+    device: torch.device,
+) -> EvalRecord:
+    result = evaluate(
+        model,
+        split.valid,
+        max_len=config.max_len,
+        batch_size=config.eval_batch_size or None,
+        exclude_seen=config.exclude_seen,
+        device=device,
+    )
+    record = EvalRecord(
+        step=state.step,
+        epoch=state.step / steps_per_epoch,
+        wall_s=time.perf_counter() - started,
+        train_loss=train_loss,
+        metrics=result.metrics,
+    )
+    state.history.append(record)
+    return record
+
+
+@dataclass
+class _LoopState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    positions: int = 0
+    train_s: float = 0.0
+    wall_s: float = 0.0
+    bad_evals: int = 0
+    history: list[EvalRecord] = field(default_factory=list)
+    best: EvalRecord | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+
+    def to_progress(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "positions": self.positions,
+            "train_s": self.train_s,
+            "wall_s": self.wall_s,
+            "bad_evals": self.bad_evals,
+            "history": [asdict(r) for r in self.history],
+            "best": asdict(self.best) if self.best else None,
+            "best_state": {k: v.cpu() for k, v in self.best_state.items()} if self.best_state else None,
+        }
+
+    @classmethod
+    def from_resume(
+        cls, progress: dict[str, Any] | None, model: SequentialRecommender, device: torch.device
+    ) -> _LoopState:
+        if not progress:
+            return cls()
+        best_state = progress.get("best_state")
+        return cls(
+            step=progress["step"],
+            epoch=progress["epoch"],
+            batch_in_epoch=progress["batch_in_epoch"],
+            positions=progress["positions"],
+            train_s=progress["train_s"],
+            wall_s=progress["wall_s"],
+            bad_evals=progress["bad_evals"],
+            history=[EvalRecord(**r) for r in progress["history"]],
+            best=EvalRecord(**progress["best"]) if progress.get("best") else None,
+            best_state={k: v.to(device) for k, v in best_state.items()} if best_state else None,
+        )
+

@@ -1,0 +1,1 @@
+"""The Django web app: uploads, training jobs, model registry, REST API and dashboard."""
