@@ -34,6 +34,7 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import math
@@ -405,6 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
     )
+    if importlib.util.find_spec("recbole") is None:
+        LOG.error(
+            "recbole is not importable here: run this script with the python that recbole_env.py prints"
+        )
+        return 2
     result = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")

@@ -24,9 +24,11 @@ from trainer.configs import ConfigError
 from trainer.data import DataError, Split
 from trainer.devices import resolve_device
 from trainer.evaluation import EvalResult, evaluate, evaluate_popularity
-from trainer.models import MODELS, build_model, model_config
+from trainer.models import MODELS, model_config
 from trainer.runs import SPLITS, DataSpec, prepare_split
-from trainer.training import ProgressEvent, TrainConfig, fit
+from trainer.schedule import NO_STACKING, ScheduleEvent, StackingSchedule, run_schedule
+from trainer.stacking import METHODS
+from trainer.training import TrainConfig
 
 logger = logging.getLogger("trainer")
 
@@ -35,13 +37,17 @@ TABLE_METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@
 
 def _add_data_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     g = parser.add_argument_group("data")
-    g.add_argument("--data", required=required, help="log file, or 'ml-100k' (fetched from PyPI's recbole wheel)")
+    g.add_argument(
+        "--data", required=required, help="log file, or 'ml-100k' (fetched from PyPI's recbole wheel)"
+    )
     g.add_argument("--format", default="auto", help="auto | delimited | inter | lines | parquet")
     g.add_argument("--user-col", help="user/session column (header name or 0-based position)")
     g.add_argument("--item-col", help="item column (header name or 0-based position)")
     g.add_argument("--time-col", help="timestamp column (header name or 0-based position)")
     g.add_argument("--delimiter", help="field delimiter, e.g. ',' ';' or '\\t' (default: sniffed)")
-    g.add_argument("--header", choices=("yes", "no"), help="whether the first line is a header (default: detect)")
+    g.add_argument(
+        "--header", choices=("yes", "no"), help="whether the first line is a header (default: detect)"
+    )
     g.add_argument("--dedupe", action="store_true", help="drop consecutive duplicate events")
     g.add_argument("--k-core", type=int, default=0, help="iterative k-core filter on items and sequences")
     g.add_argument("--min-item-count", type=int, default=0)
@@ -92,6 +98,19 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any other model setting, JSON-valued (e.g. dilations=[1,2,4] heads=2)",
     )
+    st = parser.add_argument_group("stacking (StackRec)")
+    st.add_argument(
+        "--stack",
+        default="none",
+        choices=(*METHODS, NO_STACKING),
+        help="adjacent / cross (paper-faithful), preserving (function-preserving), none (from scratch)",
+    )
+    st.add_argument("--start-blocks", type=int, default=2, help="depth of the first stage")
+    st.add_argument(
+        "--stage-epochs", type=int, default=0, help="epoch budget per intermediate stage (0: --epochs)"
+    )
+    st.add_argument("--stage-steps", type=int, default=0, help="step budget per intermediate stage (0: none)")
+    st.add_argument("--stage-patience", type=int, default=2, help="validations without gain that end a stage")
     t = parser.add_argument_group("training")
     defaults = TrainConfig()
     t.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -126,6 +145,17 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _schedule(args: argparse.Namespace) -> StackingSchedule:
+    return StackingSchedule(
+        start_blocks=args.start_blocks if args.stack != NO_STACKING else args.blocks,
+        final_blocks=args.blocks,
+        method=args.stack,
+        stage_epochs=args.stage_epochs,
+        stage_steps=args.stage_steps,
+        stage_patience=args.stage_patience,
+    )
+
+
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs,
@@ -149,21 +179,29 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 class ProgressBar:
-    """A tqdm bar over the planned optimiser steps, fed by the training loop's progress events."""
+    """A tqdm bar per stage over its planned optimiser steps, fed by the schedule's events."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: tqdm | None = None
+        self.stage = -1
 
-    def __call__(self, event: ProgressEvent) -> None:
-        if self.bar is None:
-            self.bar = tqdm(total=event.planned_steps, desc=self.label, unit="step", leave=False, file=sys.stderr)
+    def __call__(self, staged: ScheduleEvent) -> None:
+        event = staged.event
+        if self.bar is None or staged.stage != self.stage:
+            if self.bar is not None:
+                self.bar.close()
+            self.stage = staged.stage
+            desc = f"{self.label} stage {staged.stage + 1}/{staged.stages} ({staged.blocks} blocks)"
+            self.bar = tqdm(total=event.planned_steps, desc=desc, unit="step", leave=False, file=sys.stderr)
         self.bar.n = event.step
         postfix = {"epoch": event.epoch}
         if event.loss is not None:
             postfix["loss"] = f"{event.loss:.3f}"
         if event.metrics:
-            postfix["valid"] = " ".join(f"{k}={v:.4f}" for k, v in event.metrics.items() if k in ("mrr@5", "ndcg@10"))
+            postfix["valid"] = " ".join(
+                f"{k}={v:.4f}" for k, v in event.metrics.items() if k in ("mrr@5", "ndcg@10")
+            )
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.refresh()
         if event.kind == "end":
@@ -179,7 +217,9 @@ def format_table(rows: list[tuple[str, dict[str, float]]], metrics: tuple[str, .
     return "\n".join(lines)
 
 
-def _result_rows(model_name: str, valid: EvalResult, test: EvalResult, pop_valid: EvalResult, pop_test: EvalResult):
+def _result_rows(
+    model_name: str, valid: EvalResult, test: EvalResult, pop_valid: EvalResult, pop_test: EvalResult
+):
     return [
         (f"{model_name} valid", valid.metrics),
         (f"{model_name} test", test.metrics),
@@ -204,21 +244,35 @@ def command_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     split = prepare_split(spec)
     device = resolve_device(config.device)
-    model = build_model(args.model, model_cfg, split.n_items)
-    print(f"{model.describe()} on {spec.path}: {len(split.train):,} training sequences, "
-          f"{len(split.valid):,} validation and {len(split.test):,} test cases, device {device}")
+    schedule = _schedule(args)
+    print(
+        f"{args.model}, {' → '.join(map(str, schedule.depths()))} blocks ({schedule.method}) on {spec.path}: "
+        f"{len(split.train):,} training sequences, {len(split.valid):,} validation and {len(split.test):,} "
+        f"test cases, {split.n_items - 1:,} items, device {device}"
+    )
     out = Path(args.out) if args.out else None
-    result = fit(model, split, config, on_progress=ProgressBar(f"{args.model} {args.blocks} blocks"))
+    run = run_schedule(
+        args.model,
+        model_cfg,
+        split,
+        config,
+        schedule,
+        on_progress=ProgressBar(args.model),
+        checkpoint_dir=out / "stages" if out else None,
+    )
+    model = run.model
+    for stage in run.stages:
+        print(stage.line(config.metric))
     valid, test, pop_valid, pop_test = _evaluate_all(model, split, config, device)
     total = time.perf_counter() - started
+    train_s = sum(s.train_s for s in run.stages)
+    steps = sum(s.steps for s in run.stages)
     print()
-    print(format_table(_result_rows(args.model, valid, test, pop_valid, pop_test)))
+    print(format_table(_result_rows(f"{args.model}-{len(model.blocks)}", valid, test, pop_valid, pop_test)))
     print()
     print(
-        f"training: {result.steps} steps in {result.wall_s:.1f}s ({result.train_s:.1f}s in optimiser steps), "
-        f"{result.positions_per_s:,.0f} target positions/s; stopped by {result.stopped_by}; "
-        f"best validation {config.metric} {result.best.metrics[config.metric]:.4f} at step {result.best.step}; "
-        f"total {total:.1f}s"
+        f"training: {steps} steps in {run.wall_s:.1f}s ({train_s:.1f}s in optimiser steps); "
+        f"total with data loading and testing {total:.1f}s"
     )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +288,8 @@ def command_train(args: argparse.Namespace) -> int:
             "model_config": model_cfg.to_dict(),
             "train_config": config.to_dict(),
             "data": spec.to_dict(),
-            "fit": result.to_dict(),
+            "schedule": schedule.to_dict(),
+            "stages": run.to_dict()["stages"],
             "valid": valid.metrics,
             "test": test.metrics,
             "popularity": {"valid": pop_valid.metrics, "test": pop_test.metrics},
@@ -254,8 +309,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     split = prepare_split(spec)
     if split.vocab != checkpoint.vocab:
         raise ConfigError(
-            f"the data's item vocabulary ({split.n_items - 1} items) is not the one the checkpoint was trained "
-            f"on ({checkpoint.vocab.n_items - 1} items): evaluate with the same data and read options"
+            f"the data's item vocabulary ({split.n_items - 1} items) is not the one the checkpoint was "
+            f"trained on ({checkpoint.vocab.n_items - 1} items): evaluate with the same data and read options"
         )
     config = TrainConfig.from_dict(checkpoint.train_config)
     model = checkpoint.model

@@ -56,7 +56,9 @@ def evaluate(
     model.eval()
     ranks = np.empty(len(cases), dtype=np.int64)
     try:
-        for histories, targets, index in eval_batches(cases, max_len, _scoring_batch(model.n_items, batch_size)):
+        for histories, targets, index in eval_batches(
+            cases, max_len, _scoring_batch(model.n_items, batch_size)
+        ):
             seq = torch.from_numpy(histories).to(device)
             scores = model.score_last(seq).float()  # [B, n_items]
             if exclude_seen:

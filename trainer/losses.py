@@ -18,7 +18,9 @@ from trainer.models.base import SequentialRecommender
 DEFAULT_NEGATIVE_SHARE = 0.2
 
 
-def full_softmax_loss(model: SequentialRecommender, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def full_softmax_loss(
+    model: SequentialRecommender, hidden: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Mean cross-entropy over every item, at positions whose target is not padding."""
     real = targets > 0  # [B, T]
     h = hidden[real]  # [N, D]

@@ -38,7 +38,9 @@ class DataSpec(ConfigMixin):
         if self.split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.split == "sessions" and not self.test_path:
-            raise ConfigError("the sessions split needs test_path: the test file paired with the training file")
+            raise ConfigError(
+                "the sessions split needs test_path: the test file paired with the training file"
+            )
         for name in ("test_share", "valid_share"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")

@@ -61,9 +61,13 @@ class StackMethod:
 METHODS: dict[str, StackMethod] = {
     m.name: m
     for m in (
-        StackMethod("adjacent", adjacent_sources, False, "paper-faithful adjacent-block stacking (1,1,2,2,…)"),
+        StackMethod(
+            "adjacent", adjacent_sources, False, "paper-faithful adjacent-block stacking (1,1,2,2,…)"
+        ),
         StackMethod("cross", cross_sources, False, "paper-faithful cross-block stacking (1,…,L,1,…,L)"),
-        StackMethod("preserving", cross_sources, True, "function-preserving: originals kept, copies start at α=0"),
+        StackMethod(
+            "preserving", cross_sources, True, "function-preserving: originals kept, copies start at α=0"
+        ),
     )
 }
 

@@ -74,7 +74,9 @@ class TrainConfig(ConfigMixin):
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"invalid training settings: {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
+            raise ConfigError(
+                f"invalid training settings: {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}"
+            )
         for name, allowed in (
             ("optimizer", ("adam", "adamw")),
             ("lr_schedule", ("constant", "cosine")),
@@ -322,7 +324,9 @@ def fit(
         state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
     if state.best is None:  # stopped before the first validation: validate what we have
-        record = _validate(model, split, config, state, started, loss_sum / max(loss_n, 1), steps_per_epoch, device)
+        record = _validate(
+            model, split, config, state, started, loss_sum / max(loss_n, 1), steps_per_epoch, device
+        )
         state.best = record
     elif state.best_state is not None:
         model.load_state_dict(state.best_state)
@@ -426,4 +430,3 @@ class _LoopState:
             best=EvalRecord(**progress["best"]) if progress.get("best") else None,
             best_state={k: v.to(device) for k, v in best_state.items()} if best_state else None,
         )
-

@@ -37,7 +37,9 @@ def raw_sequences(ds) -> list[list[str]]:
         ("yoochoose-100k-sessionrec/yoochoose-clicks-100k_test.txt", 3_416, 1_771, 13_568, 2, 78),
     ],
 )
-def test_real_files_have_the_documented_counts(shared_data, relpath, n_seq, n_items, n_events, min_len, max_len):
+def test_real_files_have_the_documented_counts(
+    shared_data, relpath, n_seq, n_items, n_events, min_len, max_len
+):
     ds = load_dataset(shared_data / relpath)
     lengths = ds.sequences.lengths()
     assert (len(ds.sequences), len(ds.vocab.raw_ids), len(ds.sequences.items)) == (n_seq, n_items, n_events)
@@ -77,7 +79,11 @@ def test_yoochoose_session_pair(shared_data):
     train, test = load_session_pair(
         folder / "yoochoose-clicks-100k_train_full.txt", folder / "yoochoose-clicks-100k_test.txt"
     )
-    assert (len(train.sequences), len(train.sequences.items), len(train.vocab.raw_ids)) == (17_794, 70_278, 2_933)
+    assert (len(train.sequences), len(train.sequences.items), len(train.vocab.raw_ids)) == (
+        17_794,
+        70_278,
+        2_933,
+    )
     assert (len(test.sequences), len(test.sequences.items)) == (3_416, 13_568)  # every test item is known
     assert test.vocab is train.vocab
     assert all(len(raw) == 9 for raw in train.vocab.raw_ids[:100])  # raw 9-digit ids kept as text
@@ -167,9 +173,13 @@ def test_headerless_file_with_unclear_columns_asks_for_a_mapping(tmp_path):
 
 
 def test_semicolon_delimiter_and_recbole_typed_header(tmp_path):
-    ds = load_dataset(write(tmp_path, "log.csv", "user_id:token;item_id:token;timestamp:float\n1;5;2\n1;6;1\n"))
+    ds = load_dataset(
+        write(tmp_path, "log.csv", "user_id:token;item_id:token;timestamp:float\n1;5;2\n1;6;1\n")
+    )
     assert raw_sequences(ds) == [["6", "5"]]
-    inter = write(tmp_path, "x.inter", "session_id:token\titem_id:token\trating:float\n1\t9\t1.0\n1\t8\t2.0\n")
+    inter = write(
+        tmp_path, "x.inter", "session_id:token\titem_id:token\trating:float\n1\t9\t1.0\n1\t8\t2.0\n"
+    )
     assert raw_sequences(load_dataset(inter)) == [["9", "8"]]
 
 
@@ -187,6 +197,15 @@ def test_lines_format_detects_leading_user_ids_conservatively(tmp_path):
     assert sessions.sequence_ids == ("1", "2", "3")  # line numbers
     forced = load_dataset(tmp_path / "b.txt", ReadOptions(lines_have_user=True))
     assert forced.sequence_ids == ("1", "3", "6") and raw_sequences(forced)[1] == ["4", "5"]
+
+
+def test_lines_format_with_tabs_or_an_explicit_delimiter(tmp_path):
+    tabs = load_dataset(write(tmp_path, "tabs.txt", "a\tb\tc\nd\te\n"))  # varying counts: sequences
+    assert raw_sequences(tabs) == [["a", "b", "c"], ["d", "e"]]
+    commas = load_dataset(
+        write(tmp_path, "commas.txt", "a, b,c\nd,e\n"), ReadOptions(format="lines", delimiter=",")
+    )
+    assert raw_sequences(commas) == [["a", "b", "c"], ["d", "e"]]
 
 
 def test_parquet_round_trip(tmp_path):

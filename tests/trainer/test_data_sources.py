@@ -68,7 +68,9 @@ def test_wrong_row_count_leaves_no_cache_file(tmp_path, offline_pip):
 def test_pip_failure_shows_what_pip_said(tmp_path, monkeypatch):
     def failing_run(command, **kwargs):
         assert command[1:4] == ["-m", "pip", "download"] and "recbole==1.2.1" in command
-        return subprocess.CompletedProcess(command, 1, "", "Looking in indexes\nERROR: No matching distribution\n")
+        return subprocess.CompletedProcess(
+            command, 1, "", "Looking in indexes\nERROR: No matching distribution\n"
+        )
 
     monkeypatch.setattr(sources.subprocess, "run", failing_run)
     with pytest.raises(DataError) as err:
@@ -84,5 +86,5 @@ def test_resolve_dataset(tmp_path, offline_pip, monkeypatch):
     log = tmp_path / "log.csv"
     log.write_text("user,item\n1,2\n")
     assert resolve_dataset(str(log)) == log
-    with pytest.raises(DataError, match="not a known data set name.*ml-100k"):
+    with pytest.raises(DataError, match=r"not a known data set name.*ml-100k"):
         resolve_dataset("ml-1m")

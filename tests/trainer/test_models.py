@@ -99,7 +99,7 @@ def test_grec_hides_the_items_it_predicts():
 
 
 def test_unknown_config_keys_are_rejected_with_the_valid_ones():
-    with pytest.raises(ConfigError, match="unknown key.*blokcs.*valid keys.*blocks"):
+    with pytest.raises(ConfigError, match=r"unknown key.*blokcs.*valid keys.*blocks"):
         model_config("nextitnet", {"blokcs": 4})
     with pytest.raises(ConfigError, match="unknown model"):
         model_config("gru4rec", {})

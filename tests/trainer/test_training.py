@@ -65,7 +65,9 @@ def test_sampled_softmax_trains():
 def test_early_stopping_and_should_stop():
     split = toy_split()
     # lr tiny: nothing improves after the first validations → patience stops it.
-    result = fit(tiny_model(split), split, TrainConfig(epochs=50, batch_size=16, lr=1e-9, patience=2, device="cpu"))
+    result = fit(
+        tiny_model(split), split, TrainConfig(epochs=50, batch_size=16, lr=1e-9, patience=2, device="cpu")
+    )
     assert result.stopped_by == "patience"
     assert len(result.history) <= 5
     calls = iter(range(1000))
@@ -82,7 +84,12 @@ def test_early_stopping_and_should_stop():
 def test_progress_events_report_steps_evals_and_the_end():
     split = toy_split()
     events = []
-    fit(tiny_model(split), split, TrainConfig(epochs=2, batch_size=16, device="cpu"), on_progress=events.append)
+    fit(
+        tiny_model(split),
+        split,
+        TrainConfig(epochs=2, batch_size=16, device="cpu"),
+        on_progress=events.append,
+    )
     kinds = [e.kind for e in events]
     assert kinds.count("eval") == 2 and kinds[-1] == "end"
     assert events[-1].step == 2 * events[-1].steps_per_epoch

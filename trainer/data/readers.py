@@ -107,8 +107,8 @@ def lines_start_with_user(tokens: pl.Series) -> bool:
 def _tokenise(lines: pl.Series, delimiter: str | None) -> pl.Series:
     if delimiter is None or delimiter == " ":
         return lines.str.extract_all(r"\S+")
-    parts = lines.str.strip_chars().str.split(delimiter)
-    return parts.list.eval(pl.element().str.strip_chars()).list.eval(pl.element().filter(pl.element() != ""))
+    token = pl.element().str.strip_chars()
+    return lines.str.split(delimiter).list.eval(token.filter(token != ""))
 
 
 def _text_lines(path: Path) -> pl.Series:
@@ -164,7 +164,7 @@ def _read_delimited(path: Path, sample: Sample, options: ReadOptions, fmt: str) 
     choice = resolve_columns(
         str(path), list(names), named=has_header, options=options, first_row=first_row, time_like=time_like
     )
-    return _select_events(path, table, names, choice, delimiter, has_header)
+    return _select_events(path, table, names, choice, delimiter)
 
 
 def _read_csv(path: Path, delimiter: str, has_header: bool) -> pl.DataFrame:
@@ -182,7 +182,7 @@ def _read_csv(path: Path, delimiter: str, has_header: bool) -> pl.DataFrame:
             line, found, expected = ragged
             raise DataError(
                 f"{path}, line {line}: ragged row: {found} fields where the first line has {expected} "
-                f"(delimiter {delimiter!r})"
+                f"(delimiter {delimiter!r}; for one sequence per line set format='lines')"
             ) from None
         raise DataError(f"{path}: cannot be parsed as delimited text: {_first_line(exc)}") from None
 
@@ -190,7 +190,7 @@ def _read_csv(path: Path, delimiter: str, has_header: bool) -> pl.DataFrame:
 def _read_whitespace_table(path: Path, has_header: bool) -> pl.DataFrame:
     tokens = _tokenise(_text_lines(path), None)
     counts = tokens.list.len()
-    width = counts[0]
+    width = counts.filter(counts > 0)[0]
     bad = ((counts != width) & (counts > 0)).arg_true()
     if len(bad):
         line = int(bad[0]) + 1
@@ -222,7 +222,7 @@ def _find_ragged_line(path: Path, delimiter: str) -> tuple[int, int, int] | None
 
 
 def _select_events(
-    path: Path, table: pl.DataFrame, names: list[str], choice: ColumnChoice, delimiter: str, has_header: bool
+    path: Path, table: pl.DataFrame, names: list[str], choice: ColumnChoice, delimiter: str
 ) -> pl.DataFrame:
     roles = {"seq": choice.user, "item": choice.item}
     if choice.time is not None:

@@ -107,10 +107,11 @@ def split_fields(line: str, delimiter: str) -> list[str]:
 def detect_format(path: Path, sample: Sample, options: ReadOptions) -> str:
     """The format to read: the option, else extension, magic bytes, then the shape of the lines.
 
-    Whitespace-separated lines with varying token counts are one sequence per line; a file with a
-    TAB, comma or semicolon on its first line is delimited. A whitespace file whose lines all have
-    the same number of tokens is ambiguous; it is read as a space-delimited table only when its
-    first line is a recognisable header, otherwise as sequences.
+    A TAB, comma or semicolon that splits every sampled line into the same number of fields means
+    delimited; whitespace-separated tokens (TABs included) whose count varies from line to line
+    mean one sequence per line. A whitespace file whose lines all have the same number of tokens
+    is ambiguous; it is read as a space-delimited table only when its first line is a recognisable
+    header, otherwise as sequences.
     """
     if options.format != "auto":
         return options.format
@@ -121,8 +122,14 @@ def detect_format(path: Path, sample: Sample, options: ReadOptions) -> str:
         return "inter"
     if options.delimiter is not None and options.delimiter != " ":
         return "delimited"
-    if sniff_delimiter(sample.lines) is not None:
+    delimiter = sniff_delimiter(sample.lines)
+    if delimiter is not None and len({line.count(delimiter) for line in sample.lines}) == 1:
         return "delimited"
+    varying = len({len(line.split()) for line in sample.lines}) > 1
+    if delimiter in (None, "\t") and varying:
+        return "lines"  # whitespace-separated tokens, a different number per line
+    if delimiter is not None:
+        return "delimited"  # with ragged rows, which the reader reports by line
     return "delimited" if looks_like_whitespace_table(sample.lines) else "lines"
 
 

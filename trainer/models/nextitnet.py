@@ -90,7 +90,11 @@ class NextItNet(SequentialRecommender):
         super().__init__(config, n_items)
         self.blocks = nn.ModuleList(
             NextItNetBlock(
-                config.embedding_dim, config.block_dilation(i), config.kernel_size, config.dropout, config.rezero
+                config.embedding_dim,
+                config.block_dilation(i),
+                config.kernel_size,
+                config.dropout,
+                config.rezero,
             )
             for i in range(config.blocks)
         )

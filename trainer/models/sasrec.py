@@ -56,7 +56,9 @@ class CausalSelfAttention(nn.Module):
 
 
 class SASRecBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, rezero: bool, pre_norm: bool) -> None:
+    def __init__(
+        self, dim: int, heads: int, ffn_dim: int, dropout: float, rezero: bool, pre_norm: bool
+    ) -> None:
         super().__init__()
         self.pre_norm = pre_norm
         self.attention = CausalSelfAttention(dim, heads, dropout)
@@ -109,7 +111,8 @@ class SASRec(SequentialRecommender):
         ffn = config.ffn_dim or d
         pre_norm = config.norm_position == "pre"
         self.blocks = nn.ModuleList(
-            SASRecBlock(d, config.heads, ffn, config.dropout, config.rezero, pre_norm) for _ in range(config.blocks)
+            SASRecBlock(d, config.heads, ffn, config.dropout, config.rezero, pre_norm)
+            for _ in range(config.blocks)
         )
         self.final_norm = nn.LayerNorm(d, eps=LN_EPS) if pre_norm else None
         self._init_embeddings()
