@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -25,7 +26,8 @@ from trainer.data import DataError, Split
 from trainer.devices import resolve_device
 from trainer.evaluation import EvalResult, evaluate, evaluate_popularity
 from trainer.models import MODELS, model_config
-from trainer.runs import SPLITS, DataSpec, prepare_split
+from trainer.runs import SPLITS, DataSpec, load_data, prepare_split, split_data
+from trainer.scenarios import comparison_table, first_share, scenario_cl, scenario_tf, scenario_ts
 from trainer.schedule import NO_STACKING, ScheduleEvent, StackingSchedule, run_schedule
 from trainer.stacking import METHODS
 from trainer.training import TrainConfig
@@ -99,12 +101,6 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="any other model setting, JSON-valued (e.g. dilations=[1,2,4] heads=2)",
     )
     st = parser.add_argument_group("stacking (StackRec)")
-    st.add_argument(
-        "--stack",
-        default="none",
-        choices=(*METHODS, NO_STACKING),
-        help="adjacent / cross (paper-faithful), preserving (function-preserving), none (from scratch)",
-    )
     st.add_argument("--start-blocks", type=int, default=2, help="depth of the first stage")
     st.add_argument(
         "--stage-epochs", type=int, default=0, help="epoch budget per intermediate stage (0: --epochs)"
@@ -145,11 +141,11 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _schedule(args: argparse.Namespace) -> StackingSchedule:
+def _schedule(args: argparse.Namespace, method: str) -> StackingSchedule:
     return StackingSchedule(
-        start_blocks=args.start_blocks if args.stack != NO_STACKING else args.blocks,
+        start_blocks=args.start_blocks if method != NO_STACKING else args.blocks,
         final_blocks=args.blocks,
-        method=args.stack,
+        method=method,
         stage_epochs=args.stage_epochs,
         stage_steps=args.stage_steps,
         stage_patience=args.stage_patience,
@@ -244,7 +240,7 @@ def command_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     split = prepare_split(spec)
     device = resolve_device(config.device)
-    schedule = _schedule(args)
+    schedule = _schedule(args, args.stack)
     print(
         f"{args.model}, {' → '.join(map(str, schedule.depths()))} blocks ({schedule.method}) on {spec.path}: "
         f"{len(split.train):,} training sequences, {len(split.valid):,} validation and {len(split.test):,} "
@@ -300,6 +296,73 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_scenario(args: argparse.Namespace) -> int:
+    spec = _data_spec(args)
+    config = _train_config(args)
+    model_cfg = model_config(args.model, _model_options(args))
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    schedule = _schedule(args, methods[0] if methods else "adjacent")
+    for method in methods:
+        _schedule(args, method)  # reject unknown methods before any training
+    progress = ScenarioProgress()
+    dataset, test_sessions = load_data(spec)
+    if args.scenario == "ts":
+        split = split_data(spec, dataset, test_sessions)
+        reports = scenario_ts(split, args.model, model_cfg, config, schedule, methods, on_progress=progress)
+    elif args.scenario == "cl":
+        first = split_data(spec, first_share(dataset, args.first_share), test_sessions)
+        full = split_data(spec, dataset, test_sessions)
+        reports = scenario_cl(
+            first, full, args.model, model_cfg, config, schedule, methods, on_progress=progress
+        )
+    else:
+        if not args.source_data:
+            raise ConfigError("the tf scenario needs --source-data: the log to pre-train on")
+        source_spec = dataclasses.replace(spec, path=args.source_data, split="leave_one_out", test_path=None)
+        source = prepare_split(source_spec)
+        target = split_data(spec, dataset, test_sessions)
+        reports = scenario_tf(
+            source, target, args.model, model_cfg, config, schedule, methods, on_progress=progress
+        )
+    progress.close()
+    for report in reports:
+        print(f"{report.name}:")
+        for stage in report.stages:
+            if stage.stopped_by != "initial":
+                print("  " + stage.line(config.metric))
+    print()
+    print(comparison_table(reports, metric=config.metric))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "scenario": args.scenario,
+            "data": spec.to_dict(),
+            "reports": [r.to_dict() for r in reports],
+        }
+        (out / f"scenario-{args.scenario}.json").write_text(json.dumps(payload, indent=2))
+        print(f"reports written to {out}/scenario-{args.scenario}.json")
+    return 0
+
+
+class ScenarioProgress:
+    """One progress bar per run of a scenario."""
+
+    def __init__(self) -> None:
+        self.run: str | None = None
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, run: str, event: ScheduleEvent) -> None:
+        if run != self.run:
+            self.close()
+            self.run, self.bar = run, ProgressBar(run)
+        self.bar(event)
+
+    def close(self) -> None:
+        if self.bar is not None and self.bar.bar is not None:
+            self.bar.bar.close()
+
+
 def command_evaluate(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     stored = checkpoint.extra.get("data")
@@ -327,8 +390,23 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and print validation/test metrics")
     _add_data_arguments(train)
     _add_training_arguments(train)
-    train.add_argument("--out", help="folder for checkpoint.pt and results.json")
+    train.add_argument(
+        "--stack",
+        default=NO_STACKING,
+        choices=(*METHODS, NO_STACKING),
+        help="adjacent / cross (paper-faithful), preserving (function-preserving), none (from scratch)",
+    )
+    train.add_argument("--out", help="folder for checkpoint.pt, per-stage checkpoints and results.json")
     train.set_defaults(handler=command_train)
+    sc = sub.add_parser("scenario", help="run one of StackRec's scenarios side by side (ts, cl, tf)")
+    sc.add_argument("scenario", choices=("ts", "cl", "tf"))
+    _add_data_arguments(sc)
+    _add_training_arguments(sc)
+    sc.add_argument("--methods", default="adjacent", help="comma-separated stacking methods to compare")
+    sc.add_argument("--first-share", type=float, default=0.8, help="cl: share of the log in the first chunk")
+    sc.add_argument("--source-data", help="tf: the source log to pre-train on (read with the same options)")
+    sc.add_argument("--out", help="write the reports as JSON into this folder")
+    sc.set_defaults(handler=command_scenario)
     ev = sub.add_parser("evaluate", help="evaluate a saved checkpoint")
     ev.add_argument("--checkpoint", required=True)
     _add_data_arguments(ev, required=False)  # default: the data recorded in the checkpoint

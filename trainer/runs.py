@@ -9,6 +9,7 @@ from typing import Any
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data import (
     ReadOptions,
+    SequenceDataset,
     Split,
     leave_one_out,
     load_dataset,
@@ -51,18 +52,24 @@ class DataSpec(ConfigMixin):
         return ReadOptions.from_dict(self.read)
 
 
-def prepare_split(spec: DataSpec) -> Split:
-    """Read the log(s) named by ``spec`` and split them; raises DataError/ConfigError with reasons."""
+def load_data(spec: DataSpec) -> tuple[SequenceDataset, SequenceDataset | None]:
+    """The dataset(s) ``spec`` names: the log, and for the sessions split its test file."""
     options = spec.read_options
     if spec.split == "sessions":
-        train, test = load_session_pair(resolve_dataset(spec.path), resolve_dataset(spec.test_path), options)
-        split = session_split(train, test, valid_share=spec.valid_share)
+        return load_session_pair(resolve_dataset(spec.path), resolve_dataset(spec.test_path), options)
+    return load_dataset(resolve_dataset(spec.path), options), None
+
+
+def split_data(spec: DataSpec, dataset: SequenceDataset, test: SequenceDataset | None = None) -> Split:
+    """Split already-loaded data the way ``spec`` says."""
+    if spec.split == "sessions":
+        if test is None:
+            raise ConfigError("the sessions split needs the test sessions")
+        split = session_split(dataset, test, valid_share=spec.valid_share)
+    elif spec.split == "time":
+        split = time_split(dataset, test_share=spec.test_share, valid_share=spec.valid_share)
     else:
-        dataset = load_dataset(resolve_dataset(spec.path), options)
-        if spec.split == "time":
-            split = time_split(dataset, test_share=spec.test_share, valid_share=spec.valid_share)
-        else:
-            split = leave_one_out(dataset)
+        split = leave_one_out(dataset)
     logger.info(
         "%s split of %s: %d training sequences, %d validation and %d test cases, %d items",
         split.name,
@@ -73,3 +80,8 @@ def prepare_split(spec: DataSpec) -> Split:
         split.n_items - 1,
     )
     return split
+
+
+def prepare_split(spec: DataSpec) -> Split:
+    """Read the log(s) named by ``spec`` and split them; raises DataError/ConfigError with reasons."""
+    return split_data(spec, *load_data(spec))

@@ -1,0 +1,135 @@
+"""The progressive schedule and the scenarios built on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.trainer.test_training import toy_split
+from trainer.configs import ConfigError
+from trainer.data.types import SequenceDataset, Sequences, Vocabulary
+from trainer.models import build_model, model_config
+from trainer.scenarios import comparison_table, first_share, scenario_cl, scenario_ts
+from trainer.schedule import StackingSchedule, run_schedule
+from trainer.training import TrainConfig
+from trainer.transfer import remap_items, transfer_blocks
+
+CONFIG = TrainConfig(epochs=3, batch_size=16, lr=5e-3, patience=0, device="cpu", threads=1)
+MODEL = model_config("nextitnet", {"embedding_dim": 16})
+
+
+def test_schedule_depths_and_validation():
+    assert StackingSchedule(start_blocks=2, final_blocks=16).depths() == [2, 4, 8, 16]
+    assert StackingSchedule(start_blocks=3, final_blocks=12, method="cross").depths() == [3, 6, 12]
+    assert StackingSchedule(final_blocks=16, method="none").depths() == [16]
+    with pytest.raises(ConfigError, match="power of two"):
+        StackingSchedule(start_blocks=2, final_blocks=12)
+    with pytest.raises(ConfigError, match="unknown stacking method"):
+        StackingSchedule(method="zigzag")
+    stage = StackingSchedule(stage_epochs=1, stage_patience=1).stage_config(CONFIG, 0)
+    assert (stage.epochs, stage.patience) == (1, 1)
+    assert StackingSchedule().stage_config(CONFIG, 3) == CONFIG  # the final stage trains as configured
+
+
+def test_run_schedule_reports_each_stage_and_resumes_after_the_last_finished_one(tmp_path):
+    split = toy_split()
+    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="adjacent", stage_epochs=1)
+    events = []
+    result = run_schedule(
+        "nextitnet", MODEL, split, CONFIG, schedule, checkpoint_dir=tmp_path, on_progress=events.append
+    )
+    assert [s.blocks for s in result.stages] == [1, 2, 4]
+    assert len(result.model.blocks) == 4
+    assert {e.stage for e in events} == {0, 1, 2}
+    assert all(s.wall_s > 0 and s.steps > 0 for s in result.stages)
+    # Curves count time from the run's start: each stage starts after the previous one.
+    starts = [s.start_s for s in result.stages]
+    assert starts == sorted(starts) and starts[0] == 0.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage-0.pt", "stage-1.pt", "stage-2.pt"]
+
+    # A worker died during stage 3: only stages 1-2 finished. The rerun trains stage 3 only.
+    (tmp_path / "stage-2.pt").unlink()
+    resumed = run_schedule("nextitnet", MODEL, split, CONFIG, schedule, checkpoint_dir=tmp_path)
+    assert [s.blocks for s in resumed.stages] == [1, 2, 4]
+    assert resumed.stages[0].wall_s == result.stages[0].wall_s  # reused, not retrained
+
+
+def test_cancel_during_a_stage_keeps_the_finished_stages(tmp_path):
+    split = toy_split()
+    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="cross", stage_epochs=1)
+    stop_after = {"steps": 6}
+
+    def should_stop() -> bool:
+        stop_after["steps"] -= 1
+        return stop_after["steps"] < 0
+
+    result = run_schedule(
+        "nextitnet", MODEL, split, CONFIG, schedule, checkpoint_dir=tmp_path, should_stop=should_stop
+    )
+    assert result.cancelled
+    assert [s.blocks for s in result.stages] == [1]
+    assert (tmp_path / "stage-0.pt").is_file()
+
+
+def test_function_preserving_schedule_never_drops_at_a_stack():
+    split = toy_split()
+    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="preserving", stage_epochs=2)
+    result = run_schedule("nextitnet", MODEL, split, CONFIG, schedule)
+    for before, after in zip(result.stages, result.stages[1:], strict=False):
+        first_after = after.history[0]["metrics"]["mrr@5"]
+        assert first_after >= before.best["mrr@5"] - 0.02
+
+
+def test_ts_scenario_compares_shallow_scratch_and_stacked():
+    split = toy_split()
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2, stage_epochs=1)
+    reports = scenario_ts(split, "nextitnet", MODEL, CONFIG, schedule, ("adjacent", "preserving"))
+    assert [r.name for r in reports] == ["shallow-1", "scratch-2", "stackrec-adjacent", "stackrec-preserving"]
+    assert [r.blocks for r in reports] == [1, 2, 2, 2]
+    assert all(len(r.test_ranks) == len(split.test) for r in reports)
+    table = comparison_table(reports)
+    assert "scratch-2" in table and "speedup" in table and "target: scratch-2" in table
+
+
+def test_first_share_cuts_by_time_or_by_position():
+    vocab = Vocabulary(("a", "b", "c", "d"))
+    seqs = Sequences(np.array([0, 4, 6]), np.array([1, 2, 3, 4, 1, 2]))
+    timed = SequenceDataset(vocab, seqs, ("u1", "u2"), np.array([1.0, 2, 5, 6, 3, 4]), "t")
+    chunk = first_share(timed, 0.5)  # the 3 earliest events: times 1, 2, 3
+    assert chunk.sequences.items.tolist() == [1, 2, 1] and chunk.sequence_ids == ("u1", "u2")
+    assert chunk.vocab == vocab
+    untimed = SequenceDataset(vocab, seqs, ("u1", "u2"), None, "t")
+    chunk = first_share(untimed, 0.5)  # first half of each sequence
+    assert chunk.sequences.items.tolist() == [1, 2, 1]
+    with pytest.raises(ConfigError):
+        first_share(timed, 1.0)
+
+
+def test_cl_scenario_stacks_the_deployed_model():
+    full = toy_split(seed=0)
+    first = toy_split(seed=0, n_users=32)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2)
+    reports = scenario_cl(first, full, "nextitnet", MODEL, CONFIG, schedule, ("adjacent",))
+    names = [r.name for r in reports]
+    assert names == ["deployed-1 (first chunk)", "scratch-2", "stackrec-adjacent"]
+    stacked = reports[-1]
+    assert stacked.prior_s == pytest.approx(reports[0].wall_s)
+    assert stacked.stages[0].stopped_by == "initial" and stacked.blocks == 2
+
+
+def test_remap_items_keeps_known_rows_and_transfer_keeps_blocks():
+    torch.manual_seed(0)
+    old = Vocabulary(("x", "y", "z"))
+    new = Vocabulary(("z", "new", "x"))
+    model = build_model(
+        "nextitnet", model_config("nextitnet", {"blocks": 2, "embedding_dim": 8}), old.n_items
+    )
+    grown = remap_items(model, old, new)
+    torch.testing.assert_close(grown.item_embedding.weight[1], model.item_embedding.weight[3])  # z
+    torch.testing.assert_close(grown.item_embedding.weight[3], model.item_embedding.weight[1])  # x
+    torch.testing.assert_close(grown.output_weight[3], model.output_weight[1])
+    torch.testing.assert_close(grown.blocks[1].conv1.conv.weight, model.blocks[1].conv1.conv.weight)
+    moved = transfer_blocks(model, 11)
+    assert moved.n_items == 11
+    torch.testing.assert_close(moved.blocks[0].conv2.conv.weight, model.blocks[0].conv2.conv.weight)
