@@ -237,10 +237,10 @@ def command_train(args: argparse.Namespace) -> int:
     spec = _data_spec(args)
     config = _train_config(args)
     model_cfg = model_config(args.model, _model_options(args))
+    schedule = _schedule(args, args.stack)  # every setting is checked before any data is read
     started = time.perf_counter()
     split = prepare_split(spec)
     device = resolve_device(config.device)
-    schedule = _schedule(args, args.stack)
     print(
         f"{args.model}, {' → '.join(map(str, schedule.depths()))} blocks ({schedule.method}) on {spec.path}: "
         f"{len(split.train):,} training sequences, {len(split.valid):,} validation and {len(split.test):,} "

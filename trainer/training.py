@@ -35,7 +35,7 @@ PROGRESS_INTERVAL_S = 0.5  # step events are throttled so callbacks (DB writes) 
 @dataclass(frozen=True)
 class TrainConfig(ConfigMixin):
     epochs: int = 30
-    batch_size: int = 256  # reference NextItNet: 256 on MovieLens
+    batch_size: int = 64  # windows of max_len positions each; small logs need many updates per epoch
     max_len: int = 50  # training windows hold this many target positions; histories keep the last max_len
     lr: float = 1e-3  # reference: Adam, 1e-3, no warm-up
     weight_decay: float = 0.0
