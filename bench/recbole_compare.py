@@ -1,7 +1,7 @@
 """Accuracy and training speed against RecBole 1.2.1, side by side, in one run on this machine.
 
-    python bench/recbole.py                      # ml-100k and Amazon Beauty, NextItNet and SASRec
-    python bench/recbole.py --datasets ml-100k --models nextitnet --recbole-budget 600
+    python bench/recbole_compare.py                      # ml-100k and Amazon Beauty, NextItNet and SASRec
+    python bench/recbole_compare.py --datasets ml-100k --models nextitnet --recbole-budget 600
 
 Protocol (both systems): the same events in the same order (RecBole gets our ordering written as
 strictly increasing timestamps, so its time sort cannot reorder ties), leave-one-out per user
