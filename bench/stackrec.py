@@ -1,0 +1,284 @@
+"""StackRec's claim on real data: stacked training against the deep model from scratch, side by side.
+
+    python bench/stackrec.py                                   # the default grid (hours on 2 cores)
+    python bench/stackrec.py --data ml-100k:time --models nextitnet --scenarios ts,cl
+
+For every (data set, model, loss, scenario) the runs are trained one after another in this
+process, with the same thread count, and compared on the same test cases:
+
+- TS: the shallow first-stage model alone, the final depth from scratch, and StackRec with each
+  method (paper-faithful adjacent and cross, function-preserving);
+- CL: a model trained on the first 80 % of the log (by time) is stacked to the final depth and
+  trained on all of it, against the final depth retrained from scratch on all of it;
+- TF: pre-train on a source log, stack and fine-tune on the target, against the target alone.
+
+Reported per run: test HR/NDCG/MRR@5 and @10 (95 % bootstrap intervals over test cases), total
+training wall time, and the wall time to first reach the scratch model's best validation MRR@5
+within 1 % relative; per StackRec run, the paired-bootstrap difference of test NDCG@10 against
+scratch. If the deep model does not beat the shallow one significantly on a data set, the table
+says so: reaching the deep model's accuracy quickly then says nothing about stacking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.reporting import interval_text, save_curves_plot  # noqa: E402
+from trainer.metrics import bootstrap_interval, paired_bootstrap_difference, per_case  # noqa: E402
+from trainer.models import model_config  # noqa: E402
+from trainer.runs import DataSpec, load_data, split_data  # noqa: E402
+from trainer.scenarios import RunReport, first_share, scenario_cl, scenario_tf, scenario_ts  # noqa: E402
+from trainer.schedule import StackingSchedule  # noqa: E402
+from trainer.training import TrainConfig  # noqa: E402
+
+LOG = logging.getLogger("bench.stackrec")
+METRIC = "mrr@5"  # StackRec's reference selects and compares by MRR@5
+
+# name → (path, split, test_path); "{shared}" is the folder of real logs.
+DATA = {
+    "ml-100k": ("ml-100k", "leave_one_out", None),
+    "lastfm": ("{shared}/lastfm/LastFM.txt", "leave_one_out", None),
+    "beauty": ("{shared}/amazon-Beauty/Beauty.txt", "leave_one_out", None),
+    "diginetica": (
+        "{shared}/diginetica-gcegnn/train_sessions.txt",
+        "sessions",
+        "{shared}/diginetica-gcegnn/test_sessions.txt",
+    ),
+}
+MODELS = {
+    "nextitnet": {"embedding_dim": 64},
+    # Pre-LN so that the function-preserving method applies; every SASRec run uses it alike.
+    "sasrec": {"embedding_dim": 64, "norm_position": "pre", "dropout": 0.2, "max_len": 50},
+}
+
+
+def data_spec(name: str, shared: str) -> DataSpec:
+    """``ml-100k`` or ``ml-100k:time`` (the global time split, last 10 % of events as test)."""
+    base, _, split = name.partition(":")
+    path, default_split, test_path = DATA[base]
+    return DataSpec(
+        path=path.format(shared=shared),
+        split=split or default_split,
+        test_path=test_path.format(shared=shared) if test_path else None,
+    )
+
+
+def metric_cells(ranks: np.ndarray, metrics: tuple[str, ...]) -> list[str]:
+    cells = []
+    for metric in metrics:
+        values = per_case(ranks, metric)
+        cells.append(interval_text(values.mean(), *bootstrap_interval(values)))
+    return cells
+
+
+def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
+    """Markdown table of one comparison, plus the figures as a dict for the JSON summary."""
+    scratch = next(r for r in reports if r.name.startswith("scratch"))
+    shallow = next((r for r in reports if r.name.startswith(("shallow", "deployed", "pretrained"))), None)
+    target = scratch.best_valid[METRIC]
+    scratch_time = scratch.time_to_reach(METRIC, target)
+    lines = [
+        f"#### {title}",
+        "",
+        "| run | blocks | train s | valid MRR@5 | test HR@10 | test NDCG@10 | test MRR@10 | HR@5 | NDCG@5 | "
+        "MRR@5 | to scratch's best | speed-up | NDCG@10 − scratch (paired) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary: dict[str, Any] = {"title": title, "target_valid_mrr@5": target, "runs": {}}
+    scratch_ndcg = per_case(scratch.test_ranks, "ndcg@10")
+    for r in reports:
+        # A CL deployed / TF pre-trained model was validated on other data: no race to report.
+        earlier = r.name.startswith(("deployed", "pretrained"))
+        reach = None if earlier else r.time_to_reach(METRIC, target)
+        speedup = scratch_time / reach if reach and scratch_time else None
+        cells = metric_cells(r.test_ranks, ("hr@10", "ndcg@10", "mrr@10"))
+        small = [f"{r.test[m]:.4f}" for m in ("hr@5", "ndcg@5", "mrr@5")]
+        if r is scratch or len(r.test_ranks) != len(scratch.test_ranks):
+            paired = "—"
+            diff = None
+        else:
+            diff = paired_bootstrap_difference(per_case(r.test_ranks, "ndcg@10"), scratch_ndcg)
+            paired = f"{diff[0]:+.4f} [{diff[1]:+.4f}, {diff[2]:+.4f}]"
+        wall = f"{r.wall_s:.0f}" + (f" (+{r.prior_s:.0f} before)" if r.prior_s else "")
+        lines.append(
+            f"| {r.name} | {r.blocks} | {wall} | {r.best_valid.get(METRIC, float('nan')):.4f} | "
+            f"{' | '.join(cells)} | {' | '.join(small)} | "
+            f"{f'{reach:.0f} s' if reach is not None else 'not reached'} | "
+            f"{f'{speedup:.2f}×' if speedup else '—'} | {paired} |"
+        )
+        summary["runs"][r.name] = {
+            **r.to_dict(),
+            "time_to_target_s": reach,
+            "speedup": speedup,
+            "ndcg10_minus_scratch": diff,
+        }
+    if shallow is not None and len(shallow.test_ranks) == len(scratch.test_ranks):
+        gain = paired_bootstrap_difference(scratch_ndcg, per_case(shallow.test_ranks, "ndcg@10"))
+        pays = gain[1] > 0
+        summary["depth_pays"] = pays
+        verdict = (
+            "depth pays here"
+            if pays
+            else "depth does NOT pay here: the shallow model is not significantly worse, "
+            "so a fast 'speed-up' to the deep model's accuracy says nothing about stacking"
+        )
+        lines.append("")
+        lines.append(
+            f"Deep ({scratch.blocks}) − shallow ({shallow.blocks}) test NDCG@10: {gain[0]:+.4f} "
+            f"[{gain[1]:+.4f}, {gain[2]:+.4f}] — {verdict}."
+        )
+    lines.append(f"Target: scratch's best validation MRR@5 {target:.4f} (within 1 % relative).")
+    return "\n".join(lines), summary
+
+
+def plot(reports: list[RunReport], path: Path, title: str) -> None:
+    save_curves_plot(
+        {r.name: [(t, v) for t, v, _ in r.curve(METRIC)] for r in reports},
+        path,
+        title=title,
+        ylabel="validation MRR@5",
+        boundaries={r.name: r.stage_boundaries() for r in reports},
+    )
+
+
+def depth_table(reports: list[RunReport]) -> dict[int, float]:
+    """Best validation MRR@5 reached at each depth, over every run and stage of a comparison."""
+    best: dict[int, float] = {}
+    for r in reports:
+        for stage in r.stages:
+            if stage.best:
+                best[stage.blocks] = max(best.get(stage.blocks, 0.0), stage.best[METRIC])
+    return dict(sorted(best.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="ml-100k:time,lastfm:time,beauty,diginetica")
+    parser.add_argument("--models", default="nextitnet,sasrec")
+    parser.add_argument("--scenarios", default="ts,cl", help="ts, cl (tf runs with --tf)")
+    parser.add_argument("--tf", default="", help="SOURCE:TARGET data pair for the transfer scenario")
+    parser.add_argument("--methods", default="adjacent,cross,preserving")
+    parser.add_argument("--losses", default="full", help="full and/or sampled")
+    parser.add_argument("--start-blocks", type=int, default=2)
+    parser.add_argument("--blocks", type=int, default=16)
+    parser.add_argument("--sasrec-start-blocks", type=int, default=1)
+    parser.add_argument("--sasrec-blocks", type=int, default=4)
+    parser.add_argument("--cl-start-blocks", type=int, default=0, help="CL's deployed depth (0: blocks / 2)")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=4, help="validations without gain (final stage)")
+    parser.add_argument("--stage-patience", type=int, default=2)
+    parser.add_argument("--stage-epochs", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: epoch)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--time-budget", type=float, default=0.0, help="seconds per stage (0: none)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "stackrec")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    methods = tuple(m for m in args.methods.split(",") if m)
+
+    sections, summaries, depths = [], [], {}
+    started = time.perf_counter()
+    for loss in args.losses.split(","):
+        config = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            patience=args.patience,
+            eval_every=args.eval_every,
+            metric=METRIC,
+            loss=loss,
+            threads=args.threads,
+            time_budget_s=args.time_budget,
+            device="auto",
+        )
+        for model in args.models.split(","):
+            start = args.sasrec_start_blocks if model == "sasrec" else args.start_blocks
+            final = args.sasrec_blocks if model == "sasrec" else args.blocks
+            schedule = StackingSchedule(
+                start_blocks=start,
+                final_blocks=final,
+                stage_patience=args.stage_patience,
+                stage_epochs=args.stage_epochs,
+            )
+            cfg = model_config(model, MODELS[model])
+            comparisons = []
+            for name in [d for d in args.data.split(",") if d]:
+                spec = data_spec(name, args.shared)
+                dataset, test = load_data(spec)
+                if "ts" in args.scenarios:
+                    split = split_data(spec, dataset, test)
+                    comparisons.append(
+                        (
+                            f"TS {name} {model} {loss}",
+                            scenario_ts(split, model, cfg, config, schedule, methods),
+                        )
+                    )
+                if "cl" in args.scenarios:
+                    cl_start = args.cl_start_blocks or final // 2
+                    cl_schedule = dataclasses.replace(schedule, start_blocks=cl_start)
+                    first = split_data(spec, first_share(dataset, 0.8), test)
+                    full = split_data(spec, dataset, test)
+                    comparisons.append(
+                        (
+                            f"CL {name} {model} {loss} (80 % → 100 %)",
+                            scenario_cl(first, full, model, cfg, config, cl_schedule, methods),
+                        )
+                    )
+            if args.tf:
+                source_name, target_name = args.tf.split(":", 1)
+                source_spec = data_spec(source_name, args.shared)
+                target_spec = data_spec(target_name, args.shared)
+                source = split_data(source_spec, *load_data(source_spec))
+                target = split_data(target_spec, *load_data(target_spec))
+                comparisons.append(
+                    (
+                        f"TF {source_name} → {target_name} {model} {loss}",
+                        scenario_tf(source, target, model, cfg, config, schedule, methods),
+                    )
+                )
+            for title, reports in comparisons:
+                table, summary = compare(reports, title)
+                slug = "-".join(title.split()[:4]).replace(":", "_").replace("→", "to").lower()
+                plot(reports, args.out / f"{slug}.png", title)
+                table += f"\n\n![{title}]({slug}.png)\n"
+                sections.append(table)
+                summaries.append(summary)
+                depths[title] = depth_table(reports)
+                print(table, flush=True)
+    lines = [
+        "#### Best validation MRR@5 by depth",
+        "",
+        "| comparison | " + " | ".join(["depth → MRR@5"]) + " |",
+    ]
+    lines.append("|---|---|")
+    for title, table in depths.items():
+        lines.append(f"| {title} | " + ", ".join(f"{b}: {v:.4f}" for b, v in table.items()) + " |")
+    sections.append("\n".join(lines))
+    header = (
+        f"StackRec benchmark — {args.threads} thread(s), device auto, methods {', '.join(methods)}; "
+        f"batch {args.batch_size}, Adam 1e-3, stage patience {args.stage_patience}, final patience "
+        f"{args.patience}; total {time.perf_counter() - started:.0f} s."
+    )
+    text = header + "\n\n" + "\n\n".join(sections) + "\n"
+    (args.out / "table.md").write_text(text)
+    (args.out / "summary.json").write_text(json.dumps({"comparisons": summaries, "depths": depths}, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
