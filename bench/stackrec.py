@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--time-budget", type=float, default=0.0, help="seconds per stage (0: none)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--valid-sample", type=int, default=3000, help="validation cases sampled (0: all)")
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "stackrec")
     args = parser.parse_args(argv)
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             loss=loss,
             threads=args.threads,
             time_budget_s=args.time_budget,
+            valid_sample=args.valid_sample,
             device="auto",
         )
         for model in args.models.split(","):

@@ -126,6 +126,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: its default)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--exclude-seen", action="store_true", help="rank only items not in the history")
+    t.add_argument("--valid-sample", type=int, default=0, help="validate on this many random cases (0: all)")
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,6 +172,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         threads=args.threads,
         seed=args.seed,
         exclude_seen=args.exclude_seen,
+        valid_sample=args.valid_sample,
     )
 
 

@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from trainer.checkpoint import save_checkpoint
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data.batching import TrainBatcher, make_windows
-from trainer.data.types import Split
+from trainer.data.types import EvalSet, Sequences, Split
 from trainer.devices import autocast, resolve_device
 from trainer.evaluation import evaluate
 from trainer.losses import default_negatives, full_softmax_loss, sampled_softmax_loss
@@ -55,6 +56,7 @@ class TrainConfig(ConfigMixin):
     threads: int = 0  # torch intra-op threads on the CPU; 0 → PyTorch's default
     eval_batch_size: int = 0  # 0 → as many cases as fit in 64 MiB of scores
     exclude_seen: bool = False  # drop history items from validation candidates
+    valid_sample: int = 0  # validate on a fixed random sample of this many cases; 0 → all of them
     bucket: bool = True  # group training windows by length (less padding)
 
     def __post_init__(self) -> None:
@@ -71,6 +73,7 @@ class TrainConfig(ConfigMixin):
             "max_steps": self.max_steps >= 0,
             "time_budget_s": self.time_budget_s >= 0,
             "threads": self.threads >= 0,
+            "valid_sample": self.valid_sample >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -191,6 +194,7 @@ def fit(
     model.to(device).train()
     metric = config.metric
 
+    valid = _validation_cases(split.valid, config.valid_sample, config.seed)
     windows = make_windows(split.train, config.max_len)
     if len(windows) == 0:
         raise ConfigError("no training windows: every training sequence is shorter than 2 items")
@@ -280,7 +284,7 @@ def fit(
             if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
                 train_loss = loss_sum / max(loss_n, 1)
                 loss_sum, loss_n = 0.0, 0
-                record = _validate(model, split, config, state, started, train_loss, steps_per_epoch, device)
+                record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
                 improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
                 if improved:
                     state.best = record
@@ -325,7 +329,7 @@ def fit(
 
     if state.best is None:  # stopped before the first validation: validate what we have
         record = _validate(
-            model, split, config, state, started, loss_sum / max(loss_n, 1), steps_per_epoch, device
+            model, valid, config, state, started, loss_sum / max(loss_n, 1), steps_per_epoch, device
         )
         state.best = record
     elif state.best_state is not None:
@@ -355,9 +359,24 @@ def fit(
     return result
 
 
+def _validation_cases(cases: EvalSet, sample: int, seed: int) -> EvalSet:
+    """All validation cases, or a fixed random sample of them.
+
+    A time split of a long-history log yields ~10 % of all events as validation cases, each a
+    forward pass over up to ``max_len`` items; validating on a few thousand of them keeps each
+    validation cheaper than the epoch it follows, and the sample stays the same all run long.
+    """
+    if not sample or len(cases) <= sample:
+        return cases
+    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=sample, replace=False))
+    lengths = cases.histories.lengths()[chosen]
+    histories = Sequences.from_slices(cases.histories.items, cases.histories.offsets[chosen], lengths)
+    return EvalSet(histories, cases.targets[chosen])
+
+
 def _validate(
     model: SequentialRecommender,
-    split: Split,
+    valid: EvalSet,
     config: TrainConfig,
     state: _LoopState,
     started: float,
@@ -367,7 +386,7 @@ def _validate(
 ) -> EvalRecord:
     result = evaluate(
         model,
-        split.valid,
+        valid,
         max_len=config.max_len,
         batch_size=config.eval_batch_size or None,
         exclude_seen=config.exclude_seen,

@@ -126,6 +126,16 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_validation_sample_is_fixed_and_smaller():
+    split = toy_split(n_users=64)
+    config = TrainConfig(epochs=2, batch_size=16, valid_sample=10, device="cpu")
+    first = fit(tiny_model(split), split, config)
+    again = fit(tiny_model(split), split, config)
+    assert first.best.metrics == again.best.metrics  # the same sample every run with one seed
+    whole = fit(tiny_model(split), split, TrainConfig.from_dict({**config.to_dict(), "valid_sample": 0}))
+    assert first.history[0].metrics != whole.history[0].metrics
+
+
 def test_bad_training_settings_are_named():
     with pytest.raises(ConfigError, match="lr=-1"):
         TrainConfig(lr=-1)
