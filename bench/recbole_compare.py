@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# Run as a script, Python puts bench/ first on sys.path, where bench/http.py would shadow the
+# standard library's http package; the repository root takes its place.
+sys.path[0] = str(REPO)
 
 from bench.recbole_env import ensure_recbole_venv  # noqa: E402
 from bench.reporting import interval_text, save_curves_plot  # noqa: E402
@@ -113,9 +115,13 @@ def run_ours(dataset_name: str, model_name: str, budget_s: float, out: Path, sha
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job in its own process and return its JSON document."""
     out = job["out"]
+    if job["reuse"] and out.is_file():
+        LOG.info("reusing %s", out)
+        return json.loads(out.read_text())
     if job["system"] == "recbole":
         cmd = [
             str(job["python"]),
+            "-P",  # keep bench/ off sys.path: bench/http.py would shadow the standard library
             str(REPO / "bench" / "recbole_peer.py"),
             "--inter",
             str(job["inter"]),
@@ -131,6 +137,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     else:
         cmd = [
             sys.executable,
+            "-P",
             str(Path(__file__).resolve()),
             "--worker",
             job["dataset"],
@@ -236,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=2, help="jobs at once (one thread each)")
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"), help="folder of real logs")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--reuse", action="store_true", help="keep finished jobs' results; run the rest")
     parser.add_argument("--worker", nargs=2, metavar=("DATASET", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -266,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                         "python": python,
                         "shared": args.shared,
                         "out": out_dir / f"{system}-{dataset}-{model}.json",
+                        "reuse": args.reuse,
                     }
                 )
     # One RecBole job first, then ours beside it, then the other RecBole jobs: the pool stays full

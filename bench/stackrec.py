@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# Run as a script, Python puts bench/ first on sys.path, where bench/http.py would shadow the
+# standard library's http package; the repository root takes its place.
+sys.path[0] = str(REPO)
 
 from bench.reporting import interval_text, save_curves_plot  # noqa: E402
 from trainer.metrics import bootstrap_interval, paired_bootstrap_difference, per_case  # noqa: E402
