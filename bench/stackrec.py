@@ -130,12 +130,12 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
         gain = paired_bootstrap_difference(scratch_ndcg, per_case(shallow.test_ranks, "ndcg@10"))
         pays = gain[1] > 0
         summary["depth_pays"] = pays
-        verdict = (
-            "depth pays here"
-            if pays
-            else "depth does NOT pay here: the shallow model is not significantly worse, "
-            "so a fast 'speed-up' to the deep model's accuracy says nothing about stacking"
-        )
+        verdict = "depth pays here"
+        if not pays:
+            verdict = (
+                "depth does NOT pay here: the deep model is not significantly better than the shallow one, "
+                "so reaching the deep model's accuracy quickly says nothing about stacking"
+            )
         lines.append("")
         lines.append(
             f"Deep ({scratch.blocks}) − shallow ({shallow.blocks}) test NDCG@10: {gain[0]:+.4f} "
@@ -266,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "#### Best validation MRR@5 by depth",
         "",
-        "| comparison | " + " | ".join(["depth → MRR@5"]) + " |",
+        "| comparison | depth: best validation MRR@5 |",
+        "|---|---|",
     ]
-    lines.append("|---|---|")
     for title, table in depths.items():
         lines.append(f"| {title} | " + ", ".join(f"{b}: {v:.4f}" for b, v in table.items()) + " |")
     sections.append("\n".join(lines))
