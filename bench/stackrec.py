@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                 summaries.append(summary)
                 depths[title] = depth_table(reports)
                 print(table, flush=True)
+                # Written after every comparison, so a run stopped early keeps what it finished.
+                (args.out / "table.md").write_text("\n\n".join(sections) + "\n")
     lines = [
         "#### Best validation MRR@5 by depth",
         "",
