@@ -5,6 +5,7 @@ Examples::
     python -m trainer train --data ml-100k --model nextitnet --blocks 8
     python -m trainer train --data Beauty.txt --model sasrec --blocks 2 --dropout 0.5
     python -m trainer evaluate --checkpoint runs/ml-100k/checkpoint.pt --data ml-100k
+    python -m trainer export --checkpoint runs/ml-100k/checkpoint.pt --out artifacts/ml-100k-v1
 """
 
 from __future__ import annotations
@@ -385,6 +386,51 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_export(args: argparse.Namespace) -> int:
+    """Checkpoint → ONNX artifact folder (+ an INT8 copy with --int8), with test metrics and popularity."""
+    from trainer.evaluation import evaluate
+    from trainer.export import ExportConfig, ExportError, count_items, export_model
+    from trainer.quantization import quantize_artifact
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    stored = checkpoint.extra.get("data")
+    spec = _data_spec(args) if args.data else DataSpec.from_dict(stored) if stored else None
+    if spec is None:
+        raise ConfigError("this checkpoint does not record its data: pass --data (popularity needs it)")
+    split = prepare_split(spec)
+    if split.vocab != checkpoint.vocab:
+        raise ConfigError("the data's item vocabulary is not the one the checkpoint was trained on")
+    train_config = TrainConfig.from_dict(checkpoint.train_config)
+    model = checkpoint.model.eval()
+    test = evaluate(model, split.test, max_len=train_config.max_len, exclude_seen=train_config.exclude_seen)
+    config = ExportConfig(max_len=args.max_len, max_k=args.max_k, last_position=not args.all_positions)
+    try:
+        artifact = export_model(
+            model,
+            checkpoint.vocab,
+            args.out,
+            item_counts=count_items(split.train, split.n_items),
+            config=config,
+            train_config=checkpoint.train_config,
+            metrics={"test": test.metrics},
+            data=spec.to_dict(),
+            overwrite=args.overwrite,
+        )
+        graph = artifact.metadata["graph"]
+        print(
+            f"{model.describe()} → {artifact.path}/ (opset {graph['opset']}, top-{graph['max_k']}, "
+            f"histories up to {graph['max_len']} items, {graph['bytes'] / 1e6:.1f} MB); "
+            f"test hr@10 {test.metrics['hr@10']:.4f}"
+        )
+        if args.int8:
+            int8 = quantize_artifact(artifact.path, Path(f"{args.out}-int8"), overwrite=args.overwrite)
+            print(f"int8 copy → {int8.path}/ ({int8.metadata['graph']['bytes'] / 1e6:.1f} MB)")
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log every validation")
@@ -413,6 +459,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", required=True)
     _add_data_arguments(ev, required=False)  # default: the data recorded in the checkpoint
     ev.set_defaults(handler=command_evaluate)
+    ex = sub.add_parser("export", help="export a checkpoint to an ONNX artifact folder for serving")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--out", required=True, help="artifact folder to create (written atomically)")
+    ex.add_argument("--max-k", type=int, default=100, help="largest k serving may ask for")
+    ex.add_argument("--max-len", type=int, default=0, help="longest history (0: the training max_len)")
+    ex.add_argument("--all-positions", action="store_true", help="compute every position (for comparison)")
+    ex.add_argument("--int8", action="store_true", help="also write a dynamically quantised copy to OUT-int8")
+    ex.add_argument("--overwrite", action="store_true", help="replace existing folders")
+    _add_data_arguments(ex, required=False)  # default: the data recorded in the checkpoint
+    ex.set_defaults(handler=command_export)
     return parser
 
 

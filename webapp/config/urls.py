@@ -1,7 +1,8 @@
-"""URL routes. ``/healthz`` answers load balancers and the compose healthcheck."""
+"""URL routes: the REST API under /api/v1/, the dashboard at /, the admin, and /healthz."""
 
+from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 
 def healthz(request):
@@ -11,4 +12,9 @@ def healthz(request):
     return JsonResponse({"status": "ok", "models": sorted(MODELS)})
 
 
-urlpatterns = [path("healthz", healthz)]
+urlpatterns = [
+    path("healthz", healthz),
+    path("api/v1/", include("webapp.api.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("webapp.dashboard.urls")),
+]

@@ -1,0 +1,245 @@
+"""POST /api/v1/recommend through gunicorn, under load from wrk: p50, p99 and requests per second.
+
+    python bench/http.py                         # 16-block NextItNet on ml-100k, 2 gunicorn workers, 30 s
+    python bench/http.py --connections 4 --duration 10 --train-steps 0
+
+What it does:
+
+1. sets up a private web app state in ``bench/results/http/var`` (SQLite, media folder): a user and
+   token, ml-100k parsed by the web app's own service, and a 16-block NextItNet exported to ONNX and
+   activated as the dataset's version. Latency does not depend on accuracy, so the model trains for
+   ``--train-steps`` steps only (0: untrained weights);
+2. times the model call alone in this process (``Recommender.recommend``, one thread): the floor;
+3. starts gunicorn exactly as docker-compose's ``web`` service does (``-c webapp/config/gunicorn.py``,
+   ``WEB_CONCURRENCY`` workers) with the production settings, and warms every worker up;
+4. runs wrk (``apt-get install wrk``) with a Lua script that cycles through real ml-100k histories
+   (the last 1–50 items of each user), and reads its latency percentiles and throughput.
+
+Everything printed is also written to ``bench/results/http/results.json``. Run it on an idle machine:
+the load generator and the server share the cores.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as ``python bench/http.py`` this folder comes first on sys.path, and this file would shadow the
+# standard library's ``http`` package (which urllib imports): take the folder off before importing.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "bench" / "results" / "http"
+VAR = OUT / "var"
+sys.path.insert(0, str(REPO))
+os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.config.settings.local"
+os.environ["DJANGO_VAR_DIR"] = str(VAR)
+for name in ("DATABASE_URL", "DJANGO_MEDIA_ROOT", "DJANGO_STATIC_ROOT"):
+    os.environ.pop(name, None)
+
+
+def setup_state(blocks: int, train_steps: int) -> tuple[str, int, list[list[str]]]:
+    """User, token, parsed ml-100k and an active exported model; returns (token, dataset id, histories)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.files import File
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from trainer.data import fetch_ml100k
+    from trainer.export import ExportConfig, count_items, export_model
+    from trainer.models import build_model, model_config
+    from trainer.runs import DataSpec, prepare_split
+    from trainer.training import TrainConfig, fit
+    from webapp.datasets.events import normalised_read_options
+    from webapp.datasets.services import dataset_create, dataset_parse
+    from webapp.registry.models import ModelVersion
+    from webapp.registry.services import model_version_activate
+
+    call_command("migrate", interactive=False, verbosity=0)
+    user = get_user_model().objects.get_or_create(username="bench")[0]
+    token = Token.objects.get_or_create(user=user)[0].key
+    dataset = user.datasets.filter(status="READY").first()
+    if dataset is None:
+        with open(fetch_ml100k(), "rb") as f:
+            dataset = dataset_create(owner=user, upload=File(f, name="ml-100k.inter"))
+        dataset = dataset_parse(dataset_id=dataset.pk)
+    spec = DataSpec(path=str(dataset.events_path), read=normalised_read_options(True))
+    split = prepare_split(spec)
+    histories = [
+        split.vocab.to_raw(split.test.histories.get(i)[-random.Random(i).randint(1, 50) :])
+        for i in range(len(split.test))
+    ]
+    version = ModelVersion.objects.filter(dataset=dataset, depth=blocks, is_active=True).first()
+    if version is None:
+        print(f"exporting NextItNet, {blocks} blocks ({train_steps} training steps)", flush=True)
+        model = build_model("nextitnet", model_config("nextitnet", {"blocks": blocks}), split.n_items)
+        train = TrainConfig(epochs=1, max_steps=max(train_steps, 1), patience=0)
+        if train_steps:
+            fit(model, split, train)
+        relative = f"artifacts/bench/nextitnet-{blocks}"
+        export_model(
+            model.cpu().eval(),
+            split.vocab,
+            Path(os.environ["DJANGO_VAR_DIR"]) / "media" / relative,
+            item_counts=count_items(split.train, split.n_items),
+            config=ExportConfig(),
+            train_config=train.to_dict(),
+            overwrite=True,
+        )
+        number = ModelVersion.objects.filter(dataset=dataset).count() + 1
+        version = ModelVersion.objects.create(
+            owner=user, dataset=dataset, number=number, model_name="nextitnet", depth=blocks,
+            method="none", artifact_dir=relative,
+        )  # fmt: skip
+        model_version_activate(version=version)
+    return token, dataset.pk, histories
+
+
+def model_floor(dataset_id: int, histories: list[list[str]], n: int = 2000) -> dict[str, float]:
+    """The model call alone: what the web stack adds is measured against this."""
+    from serving import Recommender
+    from webapp.registry.models import ModelVersion
+
+    version = ModelVersion.objects.get(dataset_id=dataset_id, is_active=True)
+    recommender = Recommender.load(version.artifact_path)
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        recommender.recommend(histories[i % len(histories)], 10)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50_ms": times[n // 2], "p99_ms": times[int(n * 0.99)]}
+
+
+LUA = """
+local bodies = {%s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Token %s"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
+
+
+def run_wrk(
+    url: str, token: str, dataset_id: int, histories: list[list[str]], args: argparse.Namespace
+) -> dict:
+    bodies = [json.dumps({"dataset": dataset_id, "history": h, "k": 10}) for h in histories[:2000]]
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(LUA % (",".join("[[" + b + "]]" for b in bodies), token))
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+               "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    script.unlink()
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "p50_ms": ms("50%"),
+        "p90_ms": ms("90%"),
+        "p99_ms": ms("99%"),
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "wrk_output": out,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--blocks", type=int, default=16)
+    parser.add_argument("--train-steps", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--duration", type=int, default=30)
+    parser.add_argument("--port", type=int, default=8799)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    token, dataset_id, histories = setup_state(args.blocks, args.train_steps)
+    floor = model_floor(dataset_id, histories)
+    print(f"model call alone: p50 {floor['p50_ms']:.3f} ms, p99 {floor['p99_ms']:.3f} ms", flush=True)
+
+    base = f"http://127.0.0.1:{args.port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "webapp.config.settings.production",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_STATIC_ROOT": str(VAR / "static"),
+        "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_BIND": f"127.0.0.1:{args.port}",
+        "PYTHONPATH": str(REPO),
+    }
+    log = open(OUT / "gunicorn.log", "wb")  # noqa: SIM115 (closed with the server)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "webapp/config/gunicorn.py", "webapp.config.wsgi"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    print((OUT / "gunicorn.log").read_text(), file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+        body = json.dumps({"dataset": dataset_id, "history": histories[0], "k": 10}).encode()
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        for _ in range(50 * args.workers):  # every worker opens its session before the timed run
+            urllib.request.urlopen(urllib.request.Request(f"{base}/api/v1/recommend", body, headers)).close()
+        result = run_wrk(f"{base}/api/v1/recommend", token, dataset_id, histories, args)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+    summary = {
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "model": {"name": "nextitnet", "blocks": args.blocks, "data": "ml-100k"},
+        "gunicorn_workers": args.workers,
+        "wrk": {"connections": args.connections, "threads": args.threads, "duration_s": args.duration},
+        "model_call": floor,
+        "http": {k: v for k, v in result.items() if k != "wrk_output"},
+    }
+    (OUT / "results.json").write_text(json.dumps(summary, indent=2))
+    http = summary["http"]
+    print(
+        f"POST /api/v1/recommend via gunicorn ({args.workers} workers, wrk {args.connections} connections, "
+        f"{args.duration} s): p50 {http['p50_ms']:.2f} ms, p90 {http['p90_ms']:.2f} ms, "
+        f"p99 {http['p99_ms']:.2f} ms, "
+        f"{http['requests_per_s']:.0f} requests/s, {http['non_2xx']} non-2xx"
+    )
+    return 0 if http["non_2xx"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Settings and deployment files: production checks, broker choice, docker-compose.yml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from webapp.config.settings.base import choose_broker
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="webapp.config.settings.production",
+        DJANGO_SECRET_KEY="a-long-random-production-key-" + "k" * 40,
+        DJANGO_ALLOWED_HOSTS="studio.example.com",
+        DJANGO_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
+    result = _manage(
+        "check", DJANGO_SETTINGS_MODULE="webapp.config.settings.production", DJANGO_VAR_DIR=str(tmp_path)
+    )
+    assert result.returncode != 0
+    assert "Set the DJANGO_SECRET_KEY environment variable" in result.stderr
+
+
+def test_broker_is_redis_when_reachable_else_embedded(tmp_path, monkeypatch):
+    embedded = tmp_path / "broker.sqlite3"
+    assert choose_broker(None, embedded) == f"sqla+sqlite:///{embedded}"
+    assert choose_broker("redis://127.0.0.1:1/0", embedded) == f"sqla+sqlite:///{embedded}"  # nothing listens
+    monkeypatch.setattr("webapp.config.settings.base.redis_reachable", lambda url, timeout=0.5: True)
+    assert choose_broker("redis://redis:6379/0", embedded) == "redis://redis:6379/0"
+    assert choose_broker("sqla+sqlite:////x.db", embedded) == "sqla+sqlite:////x.db"
+
+
+def test_compose_file_has_the_services_the_issue_asks_for():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"web", "worker", "worker-gpu", "redis", "postgres"}
+    assert all("healthcheck" in service for service in services.values())
+    assert set(compose["volumes"]) == {"media", "redis-data", "postgres-data"}
+    gpu = services["worker-gpu"]
+    assert "-Q gpu --pool solo --concurrency 1" in gpu["command"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "-Q default" in services["worker"]["command"]
+    assert "gunicorn -c webapp/config/gunicorn.py webapp.config.wsgi" in services["web"]["command"]
+    assert services["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == "webapp.config.settings.production"
+
+
+def test_env_example_lists_every_variable_the_code_reads():
+    import re
+
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
+    pattern = re.compile(r'env\.\w+\("([A-Z0-9_]+)"|environ\.get\("([A-Z0-9_]+)"')
+    read = {a or b for path in (REPO / "webapp").rglob("*.py") for a, b in pattern.findall(path.read_text())}
+    assert read and read <= listed, sorted(read - listed)
+
+
+def _compose_client() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+def test_compose_config_validates(tmp_path):
+    """``docker compose config`` (no engine needed) where a Compose client is installed."""
+    client = _compose_client()
+    if client is None:
+        pytest.skip("no Compose client (install Debian's docker-compose to validate the file)")
+    shutil.copy(REPO / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copy(REPO / ".env.example", tmp_path / ".env")
+    env = {**os.environ, "DJANGO_SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "compose-check"}
+    result = subprocess.run([*client, "config", "-q"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    without_key = {k: v for k, v in env.items() if k != "DJANGO_SECRET_KEY"}
+    missing = subprocess.run(
+        [*client, "config", "-q"], cwd=tmp_path, env=without_key, capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and "DJANGO_SECRET_KEY" in missing.stderr

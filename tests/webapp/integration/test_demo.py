@@ -1,0 +1,63 @@
+"""The README's demo command, end to end on a slice of ml-100k with a tiny configuration, run twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.webapp.conftest import TINY_CONFIG
+from tests.webapp.integration.test_workers import SLICE_LINES, _free_port
+
+REPO = Path(__file__).resolve().parents[3]
+
+pytestmark = pytest.mark.slow
+
+
+def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "studio_demo", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tmp_path):
+    data = tmp_path / "ml-100k-slice.inter"
+    lines = (shared_data / "ml-100k" / "ml-100k.inter").read_bytes().splitlines(keepends=True)
+    data.write_bytes(b"".join(lines[: SLICE_LINES + 1]))
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_"))
+    }
+    env |= {"DJANGO_SETTINGS_MODULE": "webapp.config.settings.local", "DJANGO_VAR_DIR": str(tmp_path / "var")}
+    args = ("--port", str(port), "--data", str(data), "--config", json.dumps(TINY_CONFIG), "--timeout", "180")
+    try:
+        first = _demo(env, *args)
+        assert first.returncode == 0, first.stdout + first.stderr
+        out = first.stdout
+        assert "demo user: demo / " in out and f"running at http://127.0.0.1:{port}/" in out
+        assert "training job #1: nextitnet with StackRec, 1 → 2 blocks (adjacent)" in out
+        curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
+        answer = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
+        assert len(json.loads(answer.stdout)["items"]) == 10, answer.stdout + answer.stderr
+
+        second = _demo(env, *args)
+        assert second.returncode == 0, second.stdout + second.stderr
+        for reused in ("web: running", "worker-gpu: running", "dataset ml-100k-slice.inter: reusing #1",
+                       "model: reusing version dataset-1-v1"):  # fmt: skip
+            assert reused in second.stdout, second.stdout
+        assert out.split("demo user: ")[1].split()[2] == second.stdout.split("demo user: ")[1].split()[2]
+    finally:
+        pids = [int(p.read_text().split()[0]) for p in (tmp_path / "var" / "run").glob("*.pid")]
+        stopped = _demo(env, "--stop")
+    assert "stopped web" in stopped.stdout and "stopped worker-gpu" in stopped.stdout
+    assert len(pids) == 3 and not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -1,0 +1,335 @@
+"""End to end with real Celery worker processes: upload → parse → StackRec training → ONNX → recommend.
+
+The workers are started with the commands docker-compose runs (``-Q default`` and ``-Q gpu --pool
+solo --concurrency 1``), against the real Redis on this machine and against the embedded broker
+(kombu's SQLAlchemy transport on a SQLite file). They share the test database and media folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.db import connection
+
+from tests.webapp.conftest import TINY_CONFIG
+from webapp.config.celery_app import app as celery_app
+from webapp.config.settings.base import redis_reachable
+from webapp.registry.models import ModelVersion
+from webapp.training.models import TrainingJob
+
+REPO = Path(__file__).resolve().parents[3]
+REDIS_URL = os.environ.get("STUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SLICE_LINES = 3000  # ml-100k events used here: ~900 items, trains in seconds
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings(
+        "ignore:The ``noload`` loader strategy is deprecated"
+    ),  # kombu on SQLAlchemy 2.1
+]
+
+
+def _database_url() -> str:
+    """The test database as a URL the worker processes can open."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Workers:
+    """Celery worker subprocesses for one broker; logs go to files shown when a test fails."""
+
+    def __init__(self, broker: str, root: Path) -> None:
+        self.broker, self.root = broker, root
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "webapp.config.settings.local",
+            "DATABASE_URL": _database_url(),
+            "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "DJANGO_VAR_DIR": str(root / "var"),
+            "CELERY_BROKER_URL": broker,
+            "DJANGO_JOB_HEARTBEAT_INTERVAL_S": "0.5",
+            "TRAINER_THREADS": "1",
+            "PYTHONPATH": str(REPO),
+        }
+
+    def start(self, service: str) -> subprocess.Popen:
+        """Start the worker as docker-compose's ``service`` does, with this interpreter's celery."""
+        command = compose_command(service)
+        assert command[0] == "celery"
+        log = open(self.root / f"{service}.log", "ab")  # noqa: SIM115 (lives as long as the process)
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes[service] = process
+        return process
+
+    def kill(self, service: str) -> None:
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGQUIT)  # cold shutdown: nothing of value is running any more
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.root.glob("worker-*.log"))
+        )
+
+
+def compose_command(service: str) -> list[str]:
+    """The command docker-compose.yml runs for ``service``, as an argument list."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return shlex.split(compose["services"][service]["command"])
+
+
+def _use_broker(url: str) -> None:
+    """Point this process's Celery app (which sends the tasks) at ``url``."""
+    celery_app.conf.broker_url = url
+    celery_app.conf.broker_transport_options = {}
+    celery_app._after_fork()  # drop pooled connections to the previous broker
+
+
+@contextlib.contextmanager
+def _workers(kind: str, root: Path) -> Iterator[Workers]:
+    """A worker group on the real Redis ("redis") or on the embedded SQLite broker ("embedded")."""
+    if kind == "redis":
+        if not redis_reachable(REDIS_URL):
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"Redis at {REDIS_URL} is not reachable under CI")
+            pytest.skip(f"Redis at {REDIS_URL} is not reachable")
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()  # a database of its own: no messages of other runs
+        broker = REDIS_URL
+    else:
+        broker = f"sqla+sqlite:///{root / 'broker.sqlite3'}"
+    previous = celery_app.conf.broker_url
+    _use_broker(broker)
+    group = Workers(broker, root)
+    try:
+        yield group
+    finally:
+        group.stop()
+        _use_broker(previous)
+        print(group.logs())  # pytest shows it when the test failed
+
+
+@pytest.fixture(params=["redis", "embedded"])
+def workers(request, tmp_path) -> Iterator[Workers]:
+    with _workers(request.param, tmp_path) as group:
+        yield group
+
+
+@pytest.fixture
+def embedded_workers(tmp_path) -> Iterator[Workers]:
+    with _workers("embedded", tmp_path) as group:
+        yield group
+
+
+@pytest.fixture
+def ml100k_slice(shared_data, tmp_path) -> bytes:
+    lines = (shared_data / "ml-100k" / "ml-100k.inter").read_bytes().splitlines(keepends=True)
+    return b"".join(lines[: SLICE_LINES + 1])
+
+
+def _wait(check: Callable[[], object], what: str, workers: Workers, timeout: float = 120) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}\n{workers.logs()}")
+
+
+def _upload(api, data: bytes, name: str) -> dict:
+    body = {"file": io.BytesIO(data)}
+    body["file"].name = name
+    response = api.post("/api/v1/datasets", body, format="multipart")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_upload_train_activate_recommend(workers, api, ml100k_slice):
+    workers.start("worker")
+    workers.start("worker-gpu")
+    dataset = _upload(api, ml100k_slice, "ml-100k-slice.inter")
+    ready = _wait(
+        lambda: (
+            (d := api.get(f"/api/v1/datasets/{dataset['id']}").json())["status"] in ("READY", "FAILED") and d
+        ),
+        "the parse",
+        workers,
+    )
+    assert ready["status"] == "READY", ready["error"]
+    assert ready["stats"]["n_events"] == SLICE_LINES
+
+    response = api.post("/api/v1/jobs", {"dataset": dataset["id"], "config": TINY_CONFIG}, format="json")
+    assert response.status_code == 201, response.json()
+    job_id = response.json()["id"]
+    job = _wait(
+        lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,
+        "the training job",
+        workers,
+    )
+    assert job["status"] == "SUCCEEDED", job["error"]
+    assert [s["blocks"] for s in job["stages"]] == [1, 2] and job["attempts"] == 1
+    assert job["progress"]["stage"] == 2 and job["heartbeat_at"]
+
+    version = api.get(f"/api/v1/versions/{job['version']}").json()
+    assert version["is_active"] and version["depth"] == 2 and version["method"] == "adjacent"
+    answer = api.post(
+        "/api/v1/recommend", {"dataset": dataset["id"], "history": ["242", "302"], "k": 5}, format="json"
+    )
+    assert answer.status_code == 200, answer.json()
+    assert len(answer.json()["items"]) == 5 and answer.json()["version"] == version["label"]
+
+
+def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
+    embedded_workers, ready_dataset, api
+):
+    workers = embedded_workers
+    config = {
+        **TINY_CONFIG,
+        # Stage 1 is short; stage 2 trains long enough to be killed in the middle.
+        "train": {**TINY_CONFIG["train"], "epochs": 100_000, "eval_every": 5, "time_budget_s": 300},
+    }
+    response = api.post("/api/v1/jobs", {"dataset": ready_dataset.pk, "config": config}, format="json")
+    job_id = response.json()["id"]
+    stage_one = TrainingJob.objects.get(pk=job_id).checkpoint_path / "stages" / "stage-0.pt"
+
+    workers.start("worker-gpu")
+    _wait(lambda: (TrainingJob.objects.get(pk=job_id).progress or {}).get("stage") == 2, "stage 2", workers)
+    first_checkpoint = stage_one.stat().st_mtime_ns
+    workers.kill("worker-gpu")
+    job = TrainingJob.objects.get(pk=job_id)
+    assert job.status == "RUNNING" and job.attempts == 1  # orphaned: nobody is running it
+
+    workers.start("worker-gpu")  # same worker name: it requeues what it left behind and resumes
+    _wait(lambda: TrainingJob.objects.get(pk=job_id).attempts == 2, "the resumed run", workers)
+    _wait(
+        lambda: (
+            (p := TrainingJob.objects.get(pk=job_id).progress or {}).get("attempt") == 2
+            and p.get("stage") == 2
+        ),
+        "stage 2 of the resumed run",
+        workers,
+    )
+    # Had stage 1 been trained again, its checkpoint would have been rewritten before any stage-2 event.
+    assert stage_one.stat().st_mtime_ns == first_checkpoint
+
+    assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 202
+    job = _wait(
+        lambda: (j := TrainingJob.objects.get(pk=job_id)).status == "CANCELLED" and j,
+        "the cancel",
+        workers,
+        60,
+    )
+    assert stage_one.is_file() and not ModelVersion.objects.filter(job_id=job_id).exists()
+    assert job.attempts == 2  # never more than one run at a time, never a third delivery
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gunicorn_with_production_settings_serves_the_api_and_static_files(
+    ready_dataset, make_version, tmp_path, user
+):
+    """The compose ``web`` command (gunicorn + whitenoise, production settings) against the test database."""
+    from rest_framework.authtoken.models import Token
+
+    make_version(ready_dataset, active=True)
+    token = Token.objects.create(user=user).key
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "webapp.config.settings.production",
+        "DJANGO_SECRET_KEY": "integration-test-" + "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": _database_url(),
+        "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+        "DJANGO_VAR_DIR": str(tmp_path / "var"),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PYTHONPATH": str(REPO),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    command = compose_command("web")[-1].split("&&")[-1].split()  # "... && exec gunicorn -c … wsgi"
+    assert command[:2] == ["exec", "gunicorn"]
+    log = open(tmp_path / "gunicorn.log", "ab")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", *command[1:]], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    assert json.load(response)["status"] == "ok"
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail((tmp_path / "gunicorn.log").read_text())
+                time.sleep(0.25)
+        request = urllib.request.Request(
+            f"{base}/api/v1/recommend",
+            data=json.dumps({"dataset": ready_dataset.pk, "history": ["i1", "i2"], "k": 3}).encode(),
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.load(response)
+        assert len(body["items"]) == 3 and body["version"] == f"dataset-{ready_dataset.pk}-v1"
+        with urllib.request.urlopen(
+            f"{base}/static/rest_framework/css/bootstrap.min.css", timeout=5
+        ) as response:
+            assert response.status == 200 and response.headers["Cache-Control"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/v1/datasets", timeout=5)
+        assert refused.value.code == 401
+        assert json.load(refused.value) == {
+            "message": "Authentication credentials were not provided.",
+            "extra": {},
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

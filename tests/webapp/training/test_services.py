@@ -1,0 +1,190 @@
+"""Training services: config checks, idempotent claims, a tiny real run, cancel, resume after a crash."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from webapp.core.exceptions import ApplicationError, ConflictError
+from webapp.registry.models import ModelVersion
+from webapp.training import services
+from webapp.training.models import TrainingJob
+from webapp.training.services import (
+    training_job_cancel,
+    training_job_claim,
+    training_job_create,
+    training_job_resume,
+    training_job_run,
+    training_jobs_requeue_orphaned,
+)
+
+Status = TrainingJob.Status
+
+
+@pytest.fixture
+def job(ready_dataset, tiny_config, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=tiny_config)
+    assert len(callbacks) == 1  # the run task, enqueued once the job row is committed
+    return job
+
+
+def test_create_stores_the_complete_config(job):
+    assert job.status == Status.PENDING
+    assert job.config["train"]["lr"] == 0.001  # defaults filled in
+    assert job.config["schedule"]["final_blocks"] == 2
+    assert job.checkpoint_dir == f"jobs/{job.pk}"
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"trian": {}}, "unknown key(s) trian"),
+        ({"train": {"lerning_rate": 0.1}}, "unknown key(s) lerning_rate"),
+        ({"model": "bert4rec"}, "unknown model"),
+        ({"schedule": {"method": "sideways"}}, "unknown stacking method"),
+        ({"schedule": {"start_blocks": 3, "final_blocks": 16}}, "power of two"),
+        ({"model_options": {"blocks": 4}}, "schedule.final_blocks"),
+        ({"train": {"device": "tpu"}}, "unknown device"),
+        ({"split": {"split": "sessions"}}, "split.split must be one of"),
+        ({"warm_start": True}, "warm_start needs an active version"),
+        ([], "JSON object"),
+    ],
+)
+def test_bad_configs_are_rejected_with_the_reason(ready_dataset, config, words):
+    with pytest.raises(ApplicationError) as excinfo:
+        training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=config)
+    assert words in excinfo.value.message
+    assert not TrainingJob.objects.exists()
+
+
+def test_a_dataset_that_is_not_ready_cannot_be_trained_on(ready_dataset, tiny_config):
+    ready_dataset.status = "FAILED"
+    ready_dataset.save()
+    with pytest.raises(ConflictError, match="ready"):
+        training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=tiny_config)
+
+
+def test_claim_is_idempotent(job):
+    assert training_job_claim(job_id=job.pk, worker="w1").status == Status.RUNNING
+    assert training_job_claim(job_id=job.pk, worker="w2") is None  # a redelivered message
+    job.refresh_from_db()
+    assert job.worker == "w1" and job.attempts == 1
+
+
+def test_run_trains_exports_and_activates_the_first_version(job, django_capture_on_commit_callbacks):
+    done = training_job_run(job_id=job.pk, worker="w1")
+    assert done.status == Status.SUCCEEDED, done.error
+    assert [s["blocks"] for s in done.stages] == [1, 2]
+    assert all(s["wall_s"] > 0 and s["steps"] > 0 for s in done.stages)
+    assert done.progress["stage"] == 2 and done.progress["blocks"] == 2
+    assert set(done.metrics) == {"valid", "test"} and "ndcg@10" in done.metrics["test"]
+    version = ModelVersion.objects.get(job=done)
+    assert version.is_active and version.number == 1 and version.depth == 2 and version.method == "adjacent"
+    assert (version.artifact_path / "model.onnx").is_file()
+    assert (done.checkpoint_path / "stages" / "stage-0.pt").is_file()
+    assert training_job_run(job_id=job.pk) is None  # a second delivery runs nothing
+
+
+def test_cancel_a_queued_job_ends_it_at_once(job):
+    assert training_job_cancel(job=job).status == Status.CANCELLED
+    assert training_job_run(job_id=job.pk) is None
+    with pytest.raises(ConflictError, match="already finished"):
+        training_job_cancel(job=job)
+
+
+def test_cancel_during_the_run_stops_it_and_keeps_the_stage_checkpoint(job, monkeypatch):
+    original = services._Progress.__call__
+
+    def cancel_after_first_stage(self, staged):
+        original(self, staged)
+        if staged.stage == 0 and staged.event.kind == "end":
+            training_job_cancel(job=TrainingJob.objects.get(pk=self.job_id))
+
+    monkeypatch.setattr(services._Progress, "__call__", cancel_after_first_stage)
+    monkeypatch.setattr(services, "CANCEL_CHECK_S", 0.0)
+    done = training_job_run(job_id=job.pk, worker="w1")
+    assert done.status == Status.CANCELLED
+    assert (done.checkpoint_path / "stages" / "stage-0.pt").is_file()
+    assert not (done.checkpoint_path / "stages" / "stage-1.pt").exists()
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_job_left_running_by_a_dead_worker_resumes_from_its_last_stage(job, monkeypatch):
+    original = services._Progress.__call__
+
+    def die_in_second_stage(self, staged):
+        original(self, staged)
+        if staged.stage == 1:
+            raise KeyboardInterrupt  # stands in for the worker being killed
+
+    monkeypatch.setattr(services._Progress, "__call__", die_in_second_stage)
+    with pytest.raises(KeyboardInterrupt):
+        training_job_run(job_id=job.pk, worker="gpu@host")
+    job.refresh_from_db()
+    assert job.status == Status.RUNNING  # nobody finished it
+    first_stage = (job.checkpoint_path / "stages" / "stage-0.pt").stat().st_mtime_ns
+
+    assert training_jobs_requeue_orphaned(worker="other@host") == []  # heartbeat still fresh
+    with pytest.raises(ConflictError, match="running"):
+        training_job_resume(job=job)
+    monkeypatch.undo()
+    # The same worker name starting again knows the job is orphaned.
+    assert training_jobs_requeue_orphaned(worker="gpu@host") == [job.pk]
+    job.refresh_from_db()
+    assert job.status == Status.PENDING
+
+    done = training_job_run(job_id=job.pk, worker="gpu@host")
+    assert done.status == Status.SUCCEEDED, done.error
+    assert done.attempts == 2
+    assert (done.checkpoint_path / "stages" / "stage-0.pt").stat().st_mtime_ns == first_stage  # not retrained
+    assert [s["blocks"] for s in done.stages] == [1, 2]
+
+
+def test_stale_heartbeat_marks_a_job_orphaned(job, settings):
+    training_job_claim(job_id=job.pk, worker="w1")
+    TrainingJob.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.STUDIO_HEARTBEAT_STALE_S + 1)
+    )
+    job.refresh_from_db()
+    assert job.is_stale
+    assert training_jobs_requeue_orphaned() == [job.pk]
+
+
+def test_a_failed_run_records_the_reason_and_can_be_resumed(job):
+    job.dataset.events_path.unlink()
+    done = training_job_run(job_id=job.pk)
+    assert done.status == Status.FAILED and "parse it again" in done.error
+    assert training_job_resume(job=done).status == Status.PENDING
+
+
+def test_retraining_on_an_increment_starts_from_the_deployed_model(
+    job, upload, tiny_config, django_capture_on_commit_callbacks
+):
+    """Continual learning: the grown dataset's job stacks the active 2-block model to 4 blocks."""
+    from tests.webapp.conftest import synthetic_log
+    from webapp.datasets.services import dataset_create, dataset_parse
+
+    base = training_job_run(job_id=job.pk)
+    assert base.status == Status.SUCCEEDED, base.error
+    more = "user,item,timestamp\n" + "\n".join(
+        synthetic_log(users=5, items=35, start_user=50).splitlines()[1:]
+    )
+    with django_capture_on_commit_callbacks():
+        grown = dataset_create(owner=job.owner, upload=upload(more + "\n"), parent=job.dataset)
+    grown = dataset_parse(dataset_id=grown.pk)
+    assert grown.status == "READY", grown.error
+
+    config = {**tiny_config, "schedule": {**tiny_config["schedule"], "start_blocks": 1}, "warm_start": True}
+    with pytest.raises(ApplicationError, match="start_blocks 2"):
+        training_job_create(owner=job.owner, dataset=grown, config=config)
+    config["schedule"] = {"start_blocks": 2, "final_blocks": 4, "method": "adjacent", "stage_steps": 2}
+    with django_capture_on_commit_callbacks():
+        retrain = training_job_create(owner=job.owner, dataset=grown, config=config)
+    done = training_job_run(job_id=retrain.pk)
+    assert done.status == Status.SUCCEEDED, done.error
+    assert done.stages[0]["stopped_by"] == "initial" and [s["blocks"] for s in done.stages] == [2, 4]
+    version = ModelVersion.objects.get(job=done)
+    assert version.dataset == grown and version.depth == 4 and version.is_active

@@ -1,0 +1,224 @@
+"""Settings shared by every environment, read from the environment with safe local defaults.
+
+``local`` (manage.py's default), ``production`` (gunicorn in docker-compose) and ``test`` (pytest)
+import everything from here and change only what differs. Every variable is listed in
+``.env.example``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[3]  # the repository root
+env = environ.Env()
+
+# An empty variable (``NAME=`` in .env) means "use the default", exactly as if it were unset.
+for _name in [
+    name
+    for name, value in os.environ.items()
+    if value == ""
+    and name.startswith(("DJANGO_", "CELERY_", "TRAINER_", "SERVING_", "DATABASE_URL", "REDIS_URL"))
+]:
+    del os.environ[_name]
+
+logger = logging.getLogger(__name__)
+
+# -- core -------------------------------------------------------------------------------------
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# A fixed key is acceptable for local runs only; production.py requires the variable.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-local-development-key")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+VAR_DIR = Path(env.str("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "webapp.core",
+    "webapp.datasets",
+    "webapp.training",
+    "webapp.registry",
+    "webapp.dashboard",
+    "webapp.api",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from gunicorn itself
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "webapp.config.urls"
+WSGI_APPLICATION = "webapp.config.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'studio.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web processes and workers write to the same file: wait for locks instead of failing at once,
+    # take the write lock when a transaction starts (no upgrade deadlocks), and let readers run
+    # beside a writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+
+# -- files ------------------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploaded logs, parsed events, checkpoints and exported models all live under MEDIA_ROOT
+# (a shared volume in docker-compose: the web and worker containers read each other's files).
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+
+# Uploads always go to a temporary file (never memory) through a handler that stops at the limit.
+FILE_UPLOAD_HANDLERS = ["webapp.datasets.uploads.LimitedTemporaryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+STUDIO_UPLOAD_MAX_BYTES = env.int("DJANGO_UPLOAD_MAX_BYTES", default=2 * 1024**3)  # 2 GB
+FILE_UPLOAD_TEMP_DIR = env.str("DJANGO_FILE_UPLOAD_TEMP_DIR", default=None)
+
+# -- training ---------------------------------------------------------------------------------
+
+# A RUNNING job whose heartbeat is older than this is considered orphaned (its worker died).
+STUDIO_HEARTBEAT_INTERVAL_S = env.float("DJANGO_JOB_HEARTBEAT_INTERVAL_S", default=10.0)
+STUDIO_HEARTBEAT_STALE_S = env.float("DJANGO_JOB_HEARTBEAT_STALE_S", default=120.0)
+STUDIO_TRAINING_TIME_LIMIT_S = env.int("CELERY_TRAINING_TIME_LIMIT_S", default=48 * 3600)
+# Torch intra-op threads for training on the CPU; 0 leaves PyTorch's default (one per core).
+STUDIO_TRAINING_THREADS = env.int("TRAINER_THREADS", default=0)
+
+# -- serving ----------------------------------------------------------------------------------
+
+SERVING_INTRA_OP_THREADS = env.int("SERVING_INTRA_OP_THREADS", default=1)
+
+# -- REST API ---------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "webapp.core.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "StackRec Studio API",
+    "DESCRIPTION": "Upload interaction logs, train deep sequential recommenders with StackRec, serve them.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# -- Celery -----------------------------------------------------------------------------------
+
+
+def redis_reachable(url: str, timeout: float = 0.5) -> bool:
+    """Whether a TCP connection to the broker URL's host and port opens (no Redis command sent)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def choose_broker(configured: str | None, embedded_path: Path) -> str:
+    """The configured broker when it answers; otherwise kombu's SQLAlchemy transport on a SQLite file.
+
+    The embedded broker needs no server process, so a laptop or a CI run works with only this
+    repository; a real worker process consumes from it all the same.
+    """
+    if configured and not configured.startswith("redis"):
+        return configured  # e.g. an explicit sqla+ URL: no probe
+    if configured and redis_reachable(configured):
+        return configured
+    if configured:
+        logger.warning("broker %s is not reachable; using the embedded broker %s", configured, embedded_path)
+    embedded_path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqla+sqlite:///{embedded_path}"
+
+
+CELERY_BROKER_URL = choose_broker(
+    env.str("CELERY_BROKER_URL", default=None) or env.str("REDIS_URL", default=None),
+    Path(env.str("CELERY_EMBEDDED_BROKER_PATH", default=str(VAR_DIR / "celery-broker.sqlite3"))),
+)
+# Progress and results live in the database (TrainingJob, Dataset), never in Celery results.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"training.run_job": {"queue": "gpu"}}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a training worker must not hoard jobs another worker could run
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The training task's hard limit; Redis redelivers an unacknowledged message after the visibility
+# timeout, so that timeout sits above the longest possible run (plus margin), and the job claim in
+# the database makes any redelivery a no-op anyway.
+CELERY_TASK_TIME_LIMIT = STUDIO_TRAINING_TIME_LIMIT_S
+CELERY_TASK_SOFT_TIME_LIMIT = STUDIO_TRAINING_TIME_LIMIT_S - 300
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": STUDIO_TRAINING_TIME_LIMIT_S + 3600}
+    if CELERY_BROKER_URL.startswith("redis")
+    else {}  # the SQLAlchemy transport hands these to create_engine: nothing to set there
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""Shared pieces of the web app: the error type every service raises, its API rendering, base models."""

@@ -1,0 +1,80 @@
+"""One error type for the whole web app, rendered by the API as ``{"message": …, "extra": {…}}``.
+
+Services raise :class:`ApplicationError` (or a subclass naming the HTTP status it maps to) with a
+sentence a user can act on; the API's exception handler renders it, and DRF's own errors
+(validation, authentication, not found) are rewritten into the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """A request the application refuses, with the reason in words; HTTP 400 unless a subclass says."""
+
+    status_code = 400
+
+    def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = dict(extra or {})
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+
+
+class ConflictError(ApplicationError):
+    """The object is not in a state that allows the operation (e.g. cancelling a finished job)."""
+
+    status_code = 409
+
+
+class PayloadTooLargeError(ApplicationError):
+    status_code = 413
+
+
+class ServiceUnavailableError(ApplicationError):
+    """Nothing can answer right now (e.g. no active model version)."""
+
+    status_code = 503
+
+
+def _first_message(detail: Any) -> str:
+    """The first human-readable message inside a DRF error detail (dict/list/str)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            message = _first_message(value)
+            return message if key in ("non_field_errors", "detail") else f"{key}: {message}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every error body is ``{"message", "extra"}``."""
+    if isinstance(exc, ApplicationError):
+        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's 500 handling and logging
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"message": _first_message(exc.detail), "extra": {"fields": exc.detail}}
+    else:
+        response.data = {"message": _first_message(exc.detail), "extra": {}}
+    return response

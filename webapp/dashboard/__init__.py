@@ -1,0 +1,1 @@
+"""Server-rendered pages (session login) calling the same services and selectors as the API."""

@@ -1,0 +1,189 @@
+"""Every write to datasets: create from an upload, parse (in a Celery task), retry, append increments."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from trainer.configs import ConfigError
+from trainer.data import DataError, ReadOptions, dataset_stats, load_dataset
+from webapp.core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from webapp.datasets import events
+from webapp.datasets.models import Dataset
+from webapp.training.models import TrainingJob
+
+logger = logging.getLogger(__name__)
+
+
+def _check_read_options(read_options: Any) -> dict[str, Any]:
+    if read_options is None:
+        return {}
+    if not isinstance(read_options, dict):
+        raise ApplicationError(
+            "read_options must be a JSON object of column mapping and format options",
+            {"field": "read_options"},
+        )
+    try:
+        ReadOptions.from_dict(read_options)
+    except ConfigError as exc:
+        raise ApplicationError(str(exc), {"field": "read_options"}) from None
+    return dict(read_options)
+
+
+def _enqueue_parse(dataset: Dataset) -> None:
+    from webapp.datasets.tasks import parse_dataset
+
+    transaction.on_commit(lambda: parse_dataset.delay(dataset.pk))
+
+
+def dataset_create(
+    *,
+    owner: Any,
+    upload: UploadedFile,
+    name: str = "",
+    read_options: dict[str, Any] | None = None,
+    parent: Dataset | None = None,
+) -> Dataset:
+    """Store an uploaded log and queue its parsing; the file is moved or streamed, never read whole.
+
+    ``parent`` makes this an increment: its events are appended to the parent's, and the parent's
+    read options apply unless ``read_options`` are given.
+    """
+    if parent is not None and parent.status != Dataset.Status.READY:
+        raise ConflictError(
+            f"dataset #{parent.pk} is {parent.get_status_display()}; only a ready one takes increments",
+            {"parent": parent.pk, "status": parent.status},
+        )
+    if parent is not None and read_options is None:
+        options = dict(parent.read_options)
+    else:
+        options = _check_read_options(read_options)
+    limit = settings.STUDIO_UPLOAD_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise PayloadTooLargeError(
+            f"the file is {upload.size:,} bytes; the upload limit is {limit:,} bytes",
+            {"size": upload.size, "limit": limit},
+        )
+    if not upload.size:
+        raise ApplicationError("the uploaded file is empty", {"field": "file"})
+    filename = Path(upload.name or "upload").name
+    with transaction.atomic():
+        dataset = Dataset(
+            owner=owner,
+            name=((name or "").strip() or (f"{parent.name} + {filename}" if parent else filename))[:200],
+            parent=parent,
+            original_filename=filename,
+            size_bytes=upload.size,
+            read_options=options,
+        )
+        # FileSystemStorage moves a temporary upload into place and copies others chunk by chunk.
+        dataset.file.save(filename, upload, save=False)
+        dataset.save()
+        _enqueue_parse(dataset)
+    logger.info("dataset #%d: stored %s (%d bytes)", dataset.pk, dataset.file.name, dataset.size_bytes)
+    return dataset
+
+
+def dataset_parse_retry(*, dataset: Dataset, read_options: dict[str, Any] | None = None) -> Dataset:
+    """Parse again, with a new mapping if given; the uploaded file is kept from the first attempt."""
+    options = _check_read_options(read_options) if read_options is not None else dataset.read_options
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if not locked.can_transition(Dataset.Status.PENDING):
+            raise ConflictError(
+                f"dataset #{locked.pk} is {locked.get_status_display()}; wait until parsing ends",
+                {"status": locked.status},
+            )
+        if (
+            locked.status == Dataset.Status.READY
+            and locked.training_jobs.filter(status__in=TrainingJob.ACTIVE).exists()
+        ):
+            raise ConflictError(f"dataset #{locked.pk} has training jobs in progress; re-parse it later")
+        locked.read_options = options
+        locked.status = Dataset.Status.PENDING
+        locked.error = ""
+        locked.save(update_fields=["read_options", "status", "error", "updated_at"])
+        _enqueue_parse(locked)
+    return locked
+
+
+def _claim_for_parsing(dataset_id: int) -> Dataset | None:
+    """PENDING → PARSING in one locked transaction; None when already taken (a redelivered message)."""
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().filter(pk=dataset_id).first()
+        if dataset is None or dataset.status != Dataset.Status.PENDING:
+            return None
+        dataset.status = Dataset.Status.PARSING
+        dataset.save(update_fields=["status", "updated_at"])
+        return dataset
+
+
+def _finish(dataset: Dataset, status: str, **fields: Any) -> None:
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if not locked.can_transition(status):
+            logger.warning(
+                "dataset #%d: %s → %s is not allowed; left as is", locked.pk, locked.status, status
+            )
+            return
+        Dataset.objects.filter(pk=dataset.pk).update(status=status, updated_at=timezone.now(), **fields)
+
+
+def dataset_parse(*, dataset_id: int) -> Dataset | None:
+    """Validate and parse an upload with the trainer's readers: stats, preview and the events file.
+
+    Bad data ends in FAILED with the reader's message; the upload stays so the user can fix the
+    mapping and retry. Returns None when the dataset was not waiting for a parse.
+    """
+    dataset = _claim_for_parsing(dataset_id)
+    if dataset is None:
+        logger.info("dataset #%s: not pending; nothing to parse", dataset_id)
+        return None
+    path = Path(dataset.file.path)
+    preview: dict[str, Any] = {"lines": [], "events": []}
+    try:
+        preview["lines"] = events.raw_preview(path)
+        options = ReadOptions.from_dict(dataset.read_options)
+        if dataset.parent is not None:
+            parent_events = dataset.parent.events_path
+            if dataset.parent.status != Dataset.Status.READY or parent_events is None:
+                raise DataError(f"the parent dataset #{dataset.parent.pk} is not ready")
+            parsed = events.load_with_parent(path, options, parent_events)
+        else:
+            parsed = load_dataset(path, options)
+        preview["events"] = events.event_preview(parsed)
+        stats = dataset_stats(parsed)
+        events_path = events.write_events(parsed, path.parent / events.EVENTS_FILE)
+    except (DataError, ConfigError) as exc:
+        message = str(exc).replace(str(path.parent) + "/", "")  # the user knows the file by its name
+        logger.info("dataset #%d: parse failed: %s", dataset.pk, message)
+        _finish(dataset, Dataset.Status.FAILED, error=message, preview=preview, stats=None)
+    except Exception as exc:
+        logger.exception("dataset #%d: unexpected error while parsing", dataset.pk)
+        _finish(
+            dataset,
+            Dataset.Status.FAILED,
+            error=f"internal error while parsing ({type(exc).__name__}: {exc})",
+            preview=preview,
+            stats=None,
+        )
+    else:
+        stats["has_timestamps"] = parsed.timestamps is not None
+        _finish(
+            dataset,
+            Dataset.Status.READY,
+            error="",
+            stats=stats,
+            preview=preview,
+            events_file=str(events_path.relative_to(Path(settings.MEDIA_ROOT))),
+            parsed_at=timezone.now(),
+        )
+        logger.info("dataset #%d: ready (%d events)", dataset.pk, stats["n_events"])
+    dataset.refresh_from_db()
+    return dataset

@@ -1,0 +1,1 @@
+"""Model versions per dataset (one active), activation and rollback, and serving the active one."""

@@ -1,0 +1,87 @@
+"""Writes to the registry: register a trained job's export, activate a version, roll back."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from serving.artifact import read_artifact
+from serving.errors import ArtifactError
+from webapp.core.exceptions import ConflictError
+from webapp.datasets.models import Dataset
+from webapp.registry.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+
+def model_version_create(
+    *,
+    job: Any,
+    artifact_dir: str,
+    checkpoint_file: str,
+    metrics: dict[str, Any],
+    training_time_s: float,
+) -> ModelVersion:
+    """Register ``job``'s exported model as the dataset's next version (once per job)."""
+    with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=job.dataset_id)  # serialises version numbers
+        existing = ModelVersion.objects.filter(job=job).first()
+        if existing is not None:
+            return existing
+        number = (
+            ModelVersion.objects.filter(dataset_id=job.dataset_id).aggregate(n=Max("number"))["n"] or 0
+        ) + 1
+        schedule = job.config["schedule"]
+        return ModelVersion.objects.create(
+            owner_id=job.owner_id,
+            dataset_id=job.dataset_id,
+            job=job,
+            number=number,
+            model_name=job.config["model"],
+            depth=schedule["final_blocks"],
+            method=schedule["method"],
+            metrics=metrics,
+            training_time_s=training_time_s,
+            artifact_dir=artifact_dir,
+            checkpoint_file=checkpoint_file,
+        )
+
+
+def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+    """Make ``version`` the one its dataset serves; its artifact must read back complete first.
+
+    Server processes notice the change on their next request and load the new version before
+    swapping (a version that fails to load leaves the old one answering in that process).
+    """
+    try:
+        read_artifact(version.artifact_path)
+    except ArtifactError as exc:
+        raise ConflictError(f"version {version.label} cannot be served: {exc.message}", exc.extra) from None
+    with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=version.dataset_id)
+        ModelVersion.objects.filter(dataset_id=version.dataset_id, is_active=True).exclude(
+            pk=version.pk
+        ).update(is_active=False)
+        version.is_active = True
+        version.activated_at = timezone.now()
+        version.save(update_fields=["is_active", "activated_at", "updated_at"])
+    logger.info("activated %s", version.label)
+    return version
+
+
+def model_version_rollback(*, dataset: Dataset) -> ModelVersion:
+    """Activate the version that was active before the current one."""
+    previous = (
+        ModelVersion.objects.filter(dataset=dataset, is_active=False, activated_at__isnull=False)
+        .order_by("-activated_at")
+        .first()
+    )
+    if previous is None:
+        raise ConflictError(
+            f"dataset #{dataset.pk} has no previously active version to roll back to", {"dataset": dataset.pk}
+        )
+    return model_version_activate(version=previous)

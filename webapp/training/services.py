@@ -1,0 +1,399 @@
+"""Every write to training jobs: create, claim, run (stacked training → export → version), cancel, resume.
+
+The run is the trainer's :func:`trainer.schedule.run_schedule` with two callbacks: ``on_progress``
+writes progress to the job row, ``should_stop`` reads the row for a cancel request. Stage checkpoints
+go to the job's folder, so a run that was interrupted (killed worker, failure) continues after its
+last finished stage when the job is requeued.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainer.configs import ConfigError
+from trainer.data import DataError
+from trainer.devices import resolve_device
+from trainer.evaluation import evaluate
+from trainer.export import ExportError, count_items, export_model
+from trainer.runs import DataSpec, prepare_split
+from trainer.schedule import ScheduleEvent, run_schedule
+from trainer.transfer import remap_items
+from webapp.core.exceptions import ApplicationError, ConflictError
+from webapp.datasets.events import normalised_read_options
+from webapp.datasets.models import Dataset
+from webapp.registry.models import ModelVersion
+from webapp.registry.services import model_version_activate, model_version_create
+from webapp.training.configs import JobConfig, job_config_build
+from webapp.training.models import TrainingJob
+
+logger = logging.getLogger(__name__)
+
+Status = TrainingJob.Status
+PROGRESS_WRITE_S = 1.0  # at most one progress write per second (evaluations and stage ends always)
+CANCEL_CHECK_S = 1.0  # should_stop reads the database at most this often
+
+
+class JobError(RuntimeError):
+    """A run that cannot go on, with the reason for the user (bad data, bad config, failed export)."""
+
+
+# -- create, cancel, resume ---------------------------------------------------------------------
+
+
+def _enqueue(job: TrainingJob) -> None:
+    from webapp.training.tasks import run_job
+
+    transaction.on_commit(lambda: run_job.delay(job.pk))
+
+
+def _warm_start_version(dataset: Dataset) -> ModelVersion | None:
+    """The active version of the dataset this one was appended to (or of itself)."""
+    for candidate in (dataset.parent, dataset):
+        if candidate is None:
+            continue
+        version = ModelVersion.objects.filter(dataset=candidate, is_active=True).first()
+        if version is not None:
+            return version
+    return None
+
+
+def training_job_create(*, owner: Any, dataset: Dataset, config: Any) -> TrainingJob:
+    """Validate ``config`` by building the trainer's configs, store the job, queue it on ``gpu``."""
+    try:
+        built = job_config_build(config if config is not None else {})
+    except ConfigError as exc:
+        raise ApplicationError(str(exc), {"field": "config"}) from None
+    if dataset.status != Dataset.Status.READY:
+        raise ConflictError(
+            f"dataset #{dataset.pk} is {dataset.get_status_display()}; train on a ready one",
+            {"dataset": dataset.pk, "status": dataset.status},
+        )
+    if built.warm_start:
+        base = _warm_start_version(dataset)
+        if base is None or not base.checkpoint_file:
+            raise ApplicationError(
+                "warm_start needs an active version of this dataset or of the dataset it extends",
+                {"field": "config"},
+            )
+        if base.model_name != built.model or base.depth != built.schedule.start_blocks:
+            raise ApplicationError(
+                f"warm_start continues from {base.label} ({base.model_name}, {base.depth} blocks): set model "
+                f"{base.model_name!r} and schedule.start_blocks {base.depth}",
+                {"field": "config", "base_version": base.pk},
+            )
+    with transaction.atomic():
+        job = TrainingJob.objects.create(owner=owner, dataset=dataset, config=built.to_dict())
+        job.checkpoint_dir = f"jobs/{job.pk}"
+        job.save(update_fields=["checkpoint_dir"])
+        _enqueue(job)
+    return job
+
+
+def _set_status(job: TrainingJob, status: str, **fields: Any) -> TrainingJob:
+    """Apply a named transition to a row locked by the caller."""
+    if not job.can_transition(status):
+        raise ConflictError(
+            f"job #{job.pk} is {job.get_status_display()} and cannot become {Status(status).label}",
+            {"status": job.status},
+        )
+    job.status = status
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.save(update_fields=["status", "updated_at", *fields])
+    return job
+
+
+def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
+    """Cancel: a queued job ends at once; a running one is asked to stop after its current step."""
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == Status.PENDING:
+            return _set_status(locked, Status.CANCELLED, finished_at=timezone.now())
+        if locked.status == Status.RUNNING:
+            return _set_status(locked, Status.CANCEL_REQUESTED)
+        if locked.status == Status.CANCEL_REQUESTED:
+            return locked
+        raise ConflictError(f"job #{locked.pk} has already finished ({locked.get_status_display()})")
+
+
+def training_job_resume(*, job: TrainingJob) -> TrainingJob:
+    """Requeue a failed job, or a running one whose worker died (stale heartbeat).
+
+    The run continues after its last finished stage. A stale job that was being cancelled ends
+    CANCELLED instead.
+    """
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status in (Status.RUNNING, Status.CANCEL_REQUESTED) and not locked.is_stale:
+            raise ConflictError(
+                f"job #{locked.pk} is running (heartbeat {locked.heartbeat_at:%H:%M:%S}); cancel it instead",
+                {"status": locked.status},
+            )
+        if locked.status == Status.CANCEL_REQUESTED:
+            return _set_status(locked, Status.CANCELLED, finished_at=timezone.now())
+        _set_status(locked, Status.PENDING, error="", worker="")
+        _enqueue(locked)
+        return locked
+
+
+def training_jobs_requeue_orphaned(*, worker: str = "") -> list[int]:
+    """Requeue the jobs a dead worker left RUNNING: those of ``worker`` (it just restarted) or stale ones."""
+    requeued = []
+    for job in TrainingJob.objects.filter(status__in=(Status.RUNNING, Status.CANCEL_REQUESTED)):
+        mine = bool(worker) and job.worker == worker
+        if not mine and not job.is_stale:
+            continue
+        if mine:
+            # This worker just started, so nothing of it is running that job any more.
+            TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=None)
+        try:
+            training_job_resume(job=job)
+        except ConflictError:
+            continue
+        logger.info("job #%d: requeued after its worker %s stopped", job.pk, job.worker or "?")
+        requeued.append(job.pk)
+    return requeued
+
+
+# -- claim and run ------------------------------------------------------------------------------
+
+
+def training_job_claim(*, job_id: int, worker: str = "") -> TrainingJob | None:
+    """PENDING → RUNNING in one locked transaction; None if the job is not pending (a redelivery)."""
+    with transaction.atomic():
+        job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Status.PENDING:
+            return None
+        now = timezone.now()
+        return _set_status(
+            job,
+            Status.RUNNING,
+            worker=worker,
+            attempts=job.attempts + 1,
+            heartbeat_at=now,
+            started_at=job.started_at or now,
+        )
+
+
+class _Heartbeat:
+    """A thread that stamps the job's heartbeat while the run is alive (also during evaluation/export)."""
+
+    def __init__(self, job_id: int, interval_s: float) -> None:
+        self.job_id, self.interval_s = job_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self.interval_s > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    TrainingJob.objects.filter(pk=self.job_id).update(heartbeat_at=timezone.now())
+                except Exception:  # a locked or restarting database must not kill the run
+                    logger.warning("job #%d: heartbeat write failed", self.job_id, exc_info=True)
+        finally:
+            connection.close()
+
+
+class _Progress:
+    """``on_progress`` for the schedule: stage, depth, epoch, loss, validation metrics, ETA → the job row."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job_id = job.pk
+        self.progress: dict[str, Any] = dict(job.progress or {}, attempt=job.attempts)
+        self.finished: list[dict[str, Any]] = list(self.progress.get("finished_stages", []))
+        self.last_write = 0.0
+
+    def __call__(self, staged: ScheduleEvent) -> None:
+        event = staged.event
+        progress = self.progress
+        if event.metrics:
+            progress["metrics"] = dict(event.metrics)
+        progress.update(
+            stage=staged.stage + 1,
+            stages=staged.stages,
+            blocks=staged.blocks,
+            epoch=event.epoch,
+            step=event.step,
+            planned_steps=event.planned_steps,
+            loss=event.loss if event.loss is not None else progress.get("loss"),
+            stage_eta_s=event.eta_s,
+            elapsed_s=round(staged.wall_s, 3),
+            positions_per_s=event.positions_per_s,
+        )
+        if event.kind == "end":
+            self.finished.append(
+                {
+                    "stage": staged.stage + 1,
+                    "blocks": staged.blocks,
+                    "steps": event.step,
+                    "wall_s": event.wall_s,
+                }
+            )
+            progress["finished_stages"] = self.finished
+        now = time.monotonic()
+        if event.kind == "step" and now - self.last_write < PROGRESS_WRITE_S:
+            return
+        self.last_write = now
+        TrainingJob.objects.filter(pk=self.job_id).update(progress=progress, heartbeat_at=timezone.now())
+
+
+class _CancelCheck:
+    """``should_stop`` for the schedule: true once the job row says CANCEL_REQUESTED."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.last_check = 0.0
+        self.stop = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.stop and now - self.last_check >= CANCEL_CHECK_S:
+            self.last_check = now
+            self.stop = TrainingJob.objects.filter(pk=self.job_id, status=Status.CANCEL_REQUESTED).exists()
+        return self.stop
+
+
+def _finish(job_id: int, status: str, **fields: Any) -> TrainingJob:
+    with transaction.atomic():
+        job = TrainingJob.objects.select_for_update().get(pk=job_id)
+        # From CANCEL_REQUESTED too: a run that finished before it noticed the cancel keeps its outcome.
+        return _set_status(job, status, finished_at=timezone.now(), **fields)
+
+
+def _initial_model(job: TrainingJob, config: JobConfig, vocab: Any) -> Any:
+    """For warm starts: the base version's trained model, moved onto this dataset's vocabulary."""
+    base = _warm_start_version(job.dataset)
+    if base is None or base.checkpoint_path is None:
+        raise JobError("warm_start: the base version is no longer active; start the job without warm_start")
+    checkpoint = load_checkpoint(base.checkpoint_path)
+    if len(checkpoint.model.blocks) != config.schedule.start_blocks:
+        raise JobError(f"warm_start: {base.label} has {len(checkpoint.model.blocks)} blocks")
+    logger.info("job #%d: warm start from %s", job.pk, base.label)
+    return remap_items(checkpoint.model, checkpoint.vocab, vocab)
+
+
+def _train_and_publish(job: TrainingJob) -> TrainingJob:
+    config = job_config_build(job.config)
+    dataset = job.dataset
+    if dataset.events_path is None or not dataset.events_path.is_file():
+        raise JobError(f"dataset #{dataset.pk} has no parsed events; parse it again")
+    spec = DataSpec(
+        path=str(dataset.events_path),
+        read=normalised_read_options(bool((dataset.stats or {}).get("has_timestamps"))),
+        split=config.split["split"],
+        test_share=config.split["test_share"],
+        valid_share=config.split["valid_share"],
+    )
+    split = prepare_split(spec)
+    train = config.train
+    if not train.threads and settings.STUDIO_TRAINING_THREADS:
+        train = dataclasses.replace(train, threads=settings.STUDIO_TRAINING_THREADS)
+    stages_dir = job.checkpoint_path / "stages"
+    resuming = stages_dir.is_dir() and any(stages_dir.glob("stage-*.pt"))
+    initial = _initial_model(job, config, split.vocab) if config.warm_start and not resuming else None
+
+    result = run_schedule(
+        config.model,
+        config.model_config,
+        split,
+        train,
+        config.schedule,
+        on_progress=_Progress(job),
+        should_stop=_CancelCheck(job.pk),
+        checkpoint_dir=stages_dir,
+        initial_model=initial,
+    )
+    stages = [
+        {k: v for k, v in dataclasses.asdict(s).items() if k != "history"} | {"validations": len(s.history)}
+        for s in result.stages
+    ]
+    TrainingJob.objects.filter(pk=job.pk).update(stages=stages, heartbeat_at=timezone.now())
+    if result.cancelled:
+        logger.info("job #%d: cancelled; stage checkpoints kept in %s", job.pk, stages_dir)
+        return _finish(job.pk, Status.CANCELLED)
+
+    model = result.model
+    device = resolve_device(train.device)
+    options = {"max_len": train.max_len, "exclude_seen": train.exclude_seen, "device": device}
+    metrics = {
+        "valid": evaluate(model, split.valid, **options).metrics,
+        "test": evaluate(model, split.test, **options).metrics,
+    }
+    model = model.cpu().eval()
+    final = job.checkpoint_path / "final.pt"
+    save_checkpoint(
+        final, model=model, vocab=split.vocab, train_config=train.to_dict(), extra={"data": spec.to_dict()}
+    )
+    artifact_rel = f"artifacts/dataset-{dataset.pk}/job-{job.pk}"
+    export_model(
+        model,
+        split.vocab,
+        Path(settings.MEDIA_ROOT) / artifact_rel,
+        item_counts=count_items(split.train, split.n_items),
+        config=config.export,
+        train_config=train.to_dict(),
+        metrics=metrics,
+        data={"dataset": dataset.pk, "name": dataset.name, **(dataset.stats or {})},
+        overwrite=True,  # a rerun after a crash between export and registration replaces its own folder
+    )
+    with transaction.atomic():
+        version = model_version_create(
+            job=job,
+            artifact_dir=artifact_rel,
+            checkpoint_file=str(final.relative_to(Path(settings.MEDIA_ROOT))),
+            metrics=metrics,
+            training_time_s=round(result.wall_s, 3),
+        )
+        finished = _finish(job.pk, Status.SUCCEEDED, metrics=metrics)
+    if not ModelVersion.objects.filter(dataset=dataset, is_active=True).exists():
+        model_version_activate(version=version)  # a dataset's first model answers at once
+    logger.info("job #%d: succeeded as %s", job.pk, version.label)
+    return finished
+
+
+def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
+    """Claim and run a job to a registered version; returns None if it was not pending.
+
+    Bad data, configuration or artifacts end the job FAILED with the reason (never retried); the
+    stage checkpoints stay, so a resumed job continues where it stopped.
+    """
+    job = training_job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        logger.info("job #%s: not pending; nothing to run", job_id)
+        return None
+    logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", job.attempts)
+    try:
+        with _Heartbeat(job.pk, settings.STUDIO_HEARTBEAT_INTERVAL_S):
+            return _train_and_publish(job)
+    except (JobError, ConfigError, DataError, CheckpointError, ExportError, ApplicationError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        logger.info("job #%d: failed: %s", job.pk, message)
+        return _finish(job.pk, Status.FAILED, error=message)
+    except SoftTimeLimitExceeded:
+        limit = settings.STUDIO_TRAINING_TIME_LIMIT_S
+        return _finish(job.pk, Status.FAILED, error=f"the run reached the time limit ({limit} s); resume it")
+    except Exception as exc:
+        logger.exception("job #%d: unexpected error", job.pk)
+        close_old_connections()
+        return _finish(job.pk, Status.FAILED, error=f"internal error ({type(exc).__name__}: {exc})")
