@@ -97,8 +97,8 @@ class Recommender:
     ) -> Recommender:
         """Open one session for ``artifact_dir``, check it against its metadata, and warm it up.
 
-        Defaults suit a web worker: one thread per session (a request is ~1 ms of work, too small
-        to split, and gunicorn runs one worker per core); raise ``intra_op_threads`` for a
+        Defaults suit a web worker: one thread per session (a request is ~0.5 ms of work, too
+        small to split, and gunicorn runs one worker per core); raise ``intra_op_threads`` for a
         process that serves large batches alone. ``version`` defaults to the folder's name.
         Raises :class:`ArtifactError` for anything missing, damaged or inconsistent.
         """
@@ -112,8 +112,8 @@ class Recommender:
         options.inter_op_num_threads = inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Errors only: ONNX Runtime warns on every load that ``exclude`` (an input with a default)
-        # is not a constant, which is the point of it.
+        # Errors only: ONNX Runtime warns on every load that ``exclude`` and ``k`` (inputs with
+        # defaults) are not constants, which is the point of them.
         options.log_severity_level = 3
         try:
             session = ort.InferenceSession(str(artifact.model_file), options, providers=list(providers))

@@ -11,17 +11,20 @@ Decisions, and why:
 
 - **Dynamic sequence axis** (1 ≤ seq ≤ ``max_len``). Our models zero padded positions after every
   sub-layer, so a history scores the same whatever padding precedes it; a fixed-length graph would
-  therefore only add work (real Beauty histories average ~9 items, not 50). Serving pads a batch to
-  its longest history and cuts histories to the most recent ``max_len`` items (what training saw).
-- **Only what the last position needs** (``last_position=True``). Serving reads one position, so:
-  NextItNet/GRec compute each convolution only over the most recent positions that feed the final
-  output (the receptive field, traced back block by block; the last block's second convolution
-  runs on one position), and their convolutions run channels-last as one matrix product over the
-  k dilated taps, which avoids the transposes around ONNX ``Conv``. SASRec's last block computes
-  queries, attention and feed-forward for the last position only (keys and values still cover the
-  history). Wrappers reuse the trained parameters; the parity tests hold them to the eager model.
+  only add work (real Beauty histories average ~8 items, not 50: 0.27 against 0.47 ms at batch
+  1). Serving pads a batch to its longest history and keeps the most recent ``max_len`` items.
+- **Only what the last position needs** (``last_position=True``). Serving reads one position, so
+  NextItNet/GRec compute each convolution only over the most recent positions that feed it (the
+  receptive field traced back block by block: the last block's second convolution runs on one
+  position; with dilations 1, 4 that trims the last three blocks), and SASRec's last block
+  computes queries, attention and feed-forward for the last position only (keys and values still
+  cover the history). Measured (bench/serving.py, CPU time): NextItNet-16 at length 50, 1-3 %
+  faster at batch 1 and 7-9 % at batch 64; on real Beauty histories (~8 items, nothing to trim)
+  6-9 % slower at batch 1 (the extra slices) and 6 % faster at batch 64; SASRec-2, 20-30 % faster.
+  Convolutions run channels-last as one matrix product over the k dilated taps (:class:`_TailConv`).
+  The wrappers reuse the trained parameters; parity tests hold them to the eager model.
 - **Padding never wins**: item 0's output bias is −inf inside the graph, and ``exclude`` scatters
-  −inf, so TopK needs no special case. Rows with fewer than ``max_k`` candidates return −inf
+  −inf, so TopK needs no special case. Rows with fewer than ``k`` candidates left return −inf
   scores at the end, which serving drops.
 - ``exclude`` and ``k`` are ONNX "overridable initializers" (``[[0]]``, ``[max_k]``), so a caller may
   leave them out. ``k`` is an input because TopK's cost grows with it (see _make_k_an_input).
@@ -140,28 +143,19 @@ def conv_windows(model: NextItNet, max_len: int, last_position: bool = True) -> 
     return plan[::-1]
 
 
-def _last(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Exactly the last ``n`` positions of x [B, L, ...], zero-padded in front when L < n.
-
-    Zeros are what the model holds before a history (empty embedding, masked hidden state), so
-    padding changes nothing; in exchange every later window has a shape fixed at export, and the
-    graph needs no shape arithmetic.
-    """
-    pad = [0, 0] * (x.dim() - 2) + [n, 0]
-    return F.pad(x, pad)[:, -n:]
-
-
 class _TailConv(nn.Module):
     """A causal dilated convolution, channels-last, optionally for the last ``n`` positions only.
 
-    The k taps ``x[t - (k-1-j)·d]`` are sliced from the input and concatenated, so the convolution
-    is one ``[B·n, k·D] × [k·D, D]`` matrix product. With ``n`` set, the caller passes exactly
-    ``n + (k-1)·d`` positions; with ``n=None`` it passes them all and zeros are padded in front.
+    The k taps ``x[t - (k-1-j)·d]`` are sliced from the zero-padded input and concatenated, so the
+    convolution is one ``[B·n, k·D] × [k·D, D]`` matrix product. With ``n`` set, only the last
+    ``n + (k-1)·d`` inputs are read and only the last ``n`` rows multiplied; every slice counts from
+    the end with a constant offset, which ONNX clamps to what a shorter history has, so the graph
+    needs no shape arithmetic and a short history costs what its length costs.
 
-    Measured against alternatives on a 16-block NextItNet (bench/serving.py, one thread): ONNX
-    ``Conv`` between transposes (what exporting the model as is gives) was 3-8 % slower at batch 1
-    and 8-13 % at batch 64; gathering the taps with one ``Gather``, or folding the bias into the
-    product through the mask column, were slower still.
+    Measured against alternatives on a 16-block NextItNet (one thread): ONNX ``Conv`` between
+    transposes (what exporting the model as is gives) is level at batch 1 (±3 %) and 8-15 % slower
+    at batch 64; gathering the taps with one ``Gather``, or folding the bias into the product
+    through the mask column, were slower.
     """
 
     def __init__(self, conv: nn.Conv1d, n: int | None) -> None:
@@ -174,15 +168,16 @@ class _TailConv(nn.Module):
         self.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, L, D] → [B, n, D] (n=None: [B, L, D])."""
+        """x [B, L, D] → [B, min(L, n), D] (n=None: [B, L, D])."""
         d, span = self.dilation, self.span
-        if self.n is None:
-            x = F.pad(x, (0, 0, span, 0))  # [B, L + span, D]
-            # Ends counted from the back (None for the newest tap) keep the slices free of shape arithmetic.
-            taps = [x[:, j * d : (j * d - span) or None] for j in range(self.kernel)]
-        else:
-            taps = [x[:, j * d : j * d + self.n] for j in range(self.kernel)]
-        return F.linear(torch.cat(taps, dim=-1), self.weight, self.bias)
+        if self.n is not None:
+            x = x[:, -(self.n + span) :]
+        x = F.pad(x, (0, 0, span, 0))  # zeros stand for "before the history"
+        # Ends counted from the back (None for the newest tap): no shape arithmetic in the graph.
+        taps = torch.cat([x[:, j * d : (j * d - span) or None] for j in range(self.kernel)], dim=-1)
+        if self.n is not None:
+            taps = taps[:, -self.n :]
+        return F.linear(taps, self.weight, self.bias)
 
 
 class _NextItNetTailBlock(nn.Module):
@@ -196,29 +191,18 @@ class _NextItNetTailBlock(nn.Module):
         self.norm1, self.norm2, self.residual = block.norm1, block.norm2, block.residual
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x [B, L, D], mask [B, L, 1]) → the same for the block's output window.
-
-        L is exactly ``window.inputs`` when that is set, else the (dynamic) history length. The
-        first windowed layer fixes the length with :func:`_last`; later ones only slice.
-        """
+        """(x [B, L, D], mask [B, L, 1]) → the same for the block's output window."""
         w = self.window
-        x1, mask1 = x, mask
-        if w.middle is not None:
-            if w.inputs is None:
-                x1, mask1 = _last(x, w.middle + self.conv1.span), _last(mask, w.middle)
-            else:
-                mask1 = mask[:, -w.middle :]
-        h = F.relu(self.norm1(self.conv1(x1))) * mask1
-        if w.outputs is not None:
-            if w.middle is None:
-                h = _last(h, w.outputs + self.conv2.span)
-            if w.inputs is None:
-                x, mask = _last(x, w.outputs), _last(mask, w.outputs)
-            else:
-                x, mask = x[:, -w.outputs :], mask[:, -w.outputs :]
+        h = F.relu(self.norm1(self.conv1(x))) * _recent(mask, w.middle)
+        x, mask = _recent(x, w.outputs), _recent(mask, w.outputs)
         # α·(h·mask) as h·(α·mask): the scale lands on the [B, L, 1] mask, one full-size Mul less.
         h = F.relu(self.norm2(self.conv2(h))) * self.residual(mask)
         return x + h, mask
+
+
+def _recent(x: torch.Tensor, n: int | None) -> torch.Tensor:
+    """The last ``n`` positions of x [B, L, ...], or all of them if L ≤ n or n is None."""
+    return x if n is None else x[:, -n:]
 
 
 class NextItNetLastHidden(nn.Module):
@@ -233,9 +217,8 @@ class NextItNetLastHidden(nn.Module):
         )
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        first = self.windows[0].inputs if self.windows else None
-        if first is not None:  # older items cannot reach the last position
-            item_seq = _last(item_seq, first)
+        # Older items than the first block's window cannot reach the last position.
+        item_seq = _recent(item_seq, self.windows[0].inputs if self.windows else None)
         mask = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)  # [B, L, 1]
         x = self.item_embedding(item_seq)  # [B, L, D]
         for block in self.blocks:
