@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,20 +221,10 @@ def scenario_cl(
         on_progress=on_progress,
     )
     reports.append(scratch)
-    for method in methods:
-        initial = copy.deepcopy(deployed_model)  # each method stacks the same deployed model
-        report, _ = train_run(
-            f"stackrec-{method}",
-            model_name,
-            model_config,
-            full_split,
-            config,
-            dataclasses.replace(schedule, method=method),
-            initial_model=initial,
-            prior_s=deployed.wall_s,
-            on_progress=on_progress,
-        )
-        reports.append(report)
+    start = functools.partial(copy.deepcopy, deployed_model)  # each method stacks the same model
+    reports += _stacked_runs(
+        start, deployed.wall_s, model_name, model_config, full_split, config, schedule, methods, on_progress
+    )
     return reports
 
 
@@ -270,17 +261,44 @@ def scenario_tf(
         on_progress=on_progress,
     )
     reports.append(scratch)
+    start = functools.partial(transfer_blocks, source_model, target_split.n_items)
+    reports += _stacked_runs(
+        start,
+        pretrained.wall_s,
+        model_name,
+        model_config,
+        target_split,
+        config,
+        schedule,
+        methods,
+        on_progress,
+    )
+    return reports
+
+
+def _stacked_runs(
+    start: Callable[[], SequentialRecommender],
+    prior_s: float,
+    model_name: str,
+    model_config: ModelConfig,
+    split: Split,
+    config: TrainConfig,
+    schedule: StackingSchedule,
+    methods: tuple[str, ...],
+    on_progress: Progress,
+) -> list[RunReport]:
+    """One StackRec run per method, each from a fresh copy of the starting model (CL and TF)."""
+    reports = []
     for method in methods:
-        initial = transfer_blocks(source_model, target_split.n_items)
         report, _ = train_run(
             f"stackrec-{method}",
             model_name,
             model_config,
-            target_split,
+            split,
             config,
             dataclasses.replace(schedule, method=method),
-            initial_model=initial,
-            prior_s=pretrained.wall_s,
+            initial_model=start(),
+            prior_s=prior_s,
             on_progress=on_progress,
         )
         reports.append(report)
