@@ -221,6 +221,7 @@ def fit(
     last_event = 0.0
     stopped_by = "epochs"
     loss_sum, loss_n = 0.0, 0
+    window_sum, window_n = 0.0, 0
 
     def emit(event: ProgressEvent) -> None:
         if on_progress is not None:
@@ -275,11 +276,14 @@ def fit(
             state.positions += int((targets > 0).sum())
             state.train_s += time.perf_counter() - t_step
             loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+            window_sum, window_n = window_sum + loss_value, window_n + 1
 
             now = time.perf_counter()
             if now - last_event >= PROGRESS_INTERVAL_S:
                 last_event = now
-                emit(progress_event("step", loss=loss_value))
+                # The mean over the steps since the last event: one batch's loss is too noisy to plot.
+                emit(progress_event("step", loss=window_sum / window_n))
+                window_sum, window_n = 0.0, 0
 
             if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
                 train_loss = loss_sum / max(loss_n, 1)

@@ -24,7 +24,9 @@ urlpatterns = [
         "datasets/<int:dataset_id>/rollback", registry.DatasetRollbackApi.as_view(), name="dataset-rollback"
     ),
     path("jobs", training.TrainingJobListCreateApi.as_view(), name="jobs"),
+    path("jobs/retrain", training.TrainingJobRetrainApi.as_view(), name="job-retrain"),
     path("jobs/<int:job_id>", training.TrainingJobDetailApi.as_view(), name="job"),
+    path("jobs/<int:job_id>/curve", training.TrainingJobCurveApi.as_view(), name="job-curve"),
     path("jobs/<int:job_id>/cancel", training.TrainingJobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<int:job_id>/resume", training.TrainingJobResumeApi.as_view(), name="job-resume"),
     path("versions", registry.ModelVersionListApi.as_view(), name="versions"),

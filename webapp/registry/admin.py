@@ -1,16 +1,21 @@
+"""Admin for model versions: activate (rollback = activate an older one) and retrain with StackRec."""
+
 from django.contrib import admin, messages
 
+from webapp.core.admin_actions import run_for_each
 from webapp.core.exceptions import ApplicationError
 from webapp.registry.models import ModelVersion
 from webapp.registry.services import model_version_activate
+from webapp.training.services import training_job_retrain
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ("id", "dataset", "number", "model_name", "depth", "method", "is_active", "created_at")
     list_filter = ("is_active", "model_name", "method")
+    list_select_related = ("dataset",)
     readonly_fields = ("is_active", "activated_at")
-    actions = ("activate",)
+    actions = ("activate", "retrain")
 
     @admin.action(description="Activate the selected version (rollback: activate an older one)")
     def activate(self, request, queryset):
@@ -23,3 +28,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return
         self.message_user(request, f"{version.label} is now active")
+
+    @admin.action(description="Retrain with StackRec: stack the version deeper, train on all the data")
+    def retrain(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda version: training_job_retrain(owner=request.user, version=version),
+            "retraining jobs queued",
+        )

@@ -1,8 +1,8 @@
-"""Training job endpoints: create, list, detail, cancel, resume."""
+"""Training job endpoints: create, list, detail, cancel, resume, retrain (continual learning), live curves."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -10,11 +10,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.pagination import int_query_param, paginated_response
+from webapp.core.exceptions import ApplicationError
 from webapp.datasets.selectors import dataset_get
+from webapp.registry.selectors import model_version_get
 from webapp.training import configs
-from webapp.training.models import TrainingJob
-from webapp.training.selectors import training_job_get, training_job_list
-from webapp.training.services import training_job_cancel, training_job_create, training_job_resume
+from webapp.training.models import TrainingJob, TrainingPoint
+from webapp.training.selectors import training_job_get, training_job_list, training_points_list
+from webapp.training.services import (
+    training_job_cancel,
+    training_job_create,
+    training_job_resume,
+    training_job_retrain,
+)
 
 
 class TrainingJobOutputSerializer(serializers.ModelSerializer):
@@ -100,3 +107,100 @@ class TrainingJobResumeApi(APIView):
         """Requeue a failed job or one whose worker died; it continues after its last finished stage."""
         job = training_job_resume(job=training_job_get(user=request.user, job_id=job_id))
         return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingJobRetrainApi(APIView):
+    """Continual learning for schedulers: stack the deployed model deeper and train it on all the data."""
+
+    parser_classes = (JSONParser,)
+
+    class TrainingJobRetrainInputSerializer(serializers.Serializer):
+        dataset = serializers.IntegerField(
+            required=False, help_text="retrain from this dataset's active version (or its parent's)"
+        )
+        version = serializers.IntegerField(required=False, help_text="retrain from this version")
+        final_blocks = serializers.IntegerField(
+            required=False, min_value=1, help_text="depth of the new model (default: twice the base's)"
+        )
+        method = serializers.ChoiceField(
+            choices=("adjacent", "cross", "preserving"),
+            required=False,
+            help_text="stacking method (default: the base job's, else adjacent)",
+        )
+
+    @extend_schema(request=TrainingJobRetrainInputSerializer, responses={201: TrainingJobOutputSerializer})
+    def post(self, request: Request) -> Response:
+        """The job trains on the newest ready increment of the base version's dataset (all events)."""
+        serializer = self.TrainingJobRetrainInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if ("dataset" in data) == ("version" in data):
+            raise ApplicationError("give either dataset or version", {"fields": ["dataset", "version"]})
+        job = training_job_retrain(
+            owner=request.user,
+            dataset=dataset_get(user=request.user, dataset_id=data["dataset"]) if "dataset" in data else None,
+            version=model_version_get(user=request.user, version_id=data["version"])
+            if "version" in data
+            else None,
+            final_blocks=data.get("final_blocks"),
+            method=data.get("method"),
+        )
+        return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingPointOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingPoint
+        fields = ("id", "kind", "stage", "blocks", "step", "epoch", "wall_s", "loss", "metrics")
+
+
+class TrainingJobCurveApi(APIView):
+    """Live curves: the job's state and the points after ``?after=<last point id>`` (the dashboard polls)."""
+
+    class TrainingJobStateSerializer(serializers.ModelSerializer):
+        status_label = serializers.CharField(source="get_status_display")
+        finished = serializers.SerializerMethodField()
+        version = serializers.SerializerMethodField()
+
+        class Meta:
+            model = TrainingJob
+            fields = (
+                "id",
+                "status",
+                "status_label",
+                "finished",
+                "progress",
+                "stages",
+                "metrics",
+                "error",
+                "version",
+            )
+
+        def get_finished(self, job: TrainingJob) -> bool:
+            return job.status not in TrainingJob.ACTIVE
+
+        def get_version(self, job: TrainingJob) -> int | None:
+            version = getattr(job, "version", None)
+            return version.pk if version is not None else None
+
+    @extend_schema(
+        responses=inline_serializer(
+            "TrainingJobCurve",
+            {
+                "job": TrainingJobStateSerializer(),
+                "points": TrainingPointOutputSerializer(many=True),
+                "last": serializers.IntegerField(),
+            },
+        )
+    )
+    def get(self, request: Request, job_id: int) -> Response:
+        job = training_job_get(user=request.user, job_id=job_id)
+        after = int_query_param(request, "after") or 0
+        points = training_points_list(job=job, after=after)
+        return Response(
+            {
+                "job": self.TrainingJobStateSerializer(job).data,
+                "points": TrainingPointOutputSerializer(points, many=True).data,
+                "last": points[-1].pk if points else after,
+            }
+        )

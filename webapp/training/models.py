@@ -37,6 +37,14 @@ class TrainingJob(TimestampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_jobs"
     )
     dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="training_jobs")
+    base_version = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retrain_jobs",
+        help_text="the version a retrain starts from (continual learning: stacked deeper, all data)",
+    )
     config = models.JSONField(help_text="the complete job configuration (see webapp.training.configs)")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     progress = models.JSONField(default=dict, blank=True)
@@ -70,3 +78,33 @@ class TrainingJob(TimestampedModel):
             return False
         limit = timezone.now() - timedelta(seconds=settings.STUDIO_HEARTBEAT_STALE_S)
         return self.heartbeat_at is None or self.heartbeat_at < limit
+
+
+class TrainingPoint(models.Model):
+    """One point of a job's curves, appended while it runs: the dashboard polls for points after an id.
+
+    ``loss`` points come at most once per progress write (about a second), ``valid`` points at every
+    validation, and a ``stage`` point when a stage ends: the stacking boundary the charts mark.
+    """
+
+    class Kind(models.TextChoices):
+        LOSS = "loss", "training loss"
+        VALID = "valid", "validation"
+        STAGE = "stage", "stage end"
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="points")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    stage = models.PositiveIntegerField(help_text="1-based")
+    blocks = models.PositiveIntegerField()
+    step = models.PositiveIntegerField(help_text="optimiser steps within the stage")
+    epoch = models.PositiveIntegerField()
+    wall_s = models.FloatField(help_text="seconds since the run started, over all stages")
+    loss = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [models.Index(fields=["job", "id"], name="point_job_id")]  # noqa: RUF012
+
+    def __str__(self) -> str:
+        return f"job #{self.job_id} {self.kind} at {self.wall_s:.1f}s"

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from webapp.core.exceptions import NotFoundError
-from webapp.training.models import TrainingJob
+from webapp.training.models import TrainingJob, TrainingPoint
 
 
 def training_job_list(*, user: Any, dataset_id: Any = None) -> QuerySet[TrainingJob]:
@@ -25,3 +25,8 @@ def training_job_get(*, user: Any, job_id: Any) -> TrainingJob:
         return training_job_list(user=user).get(pk=int(job_id))
     except (TrainingJob.DoesNotExist, TypeError, ValueError):
         raise NotFoundError(f"training job {job_id} not found", {"job": job_id}) from None
+
+
+def training_points_list(*, job: TrainingJob, after: int = 0, limit: int = 5000) -> list[TrainingPoint]:
+    """The job's curve points with ids above ``after`` (what a polling page has not drawn yet)."""
+    return list(TrainingPoint.objects.filter(job=job, id__gt=after).order_by("id")[:limit])

@@ -27,7 +27,7 @@ from trainer.devices import resolve_device
 from trainer.evaluation import evaluate
 from trainer.export import ExportError, count_items, export_model
 from trainer.runs import DataSpec, prepare_split
-from trainer.schedule import ScheduleEvent, run_schedule
+from trainer.schedule import NO_STACKING, ScheduleEvent, run_schedule
 from trainer.transfer import remap_items
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.datasets.events import normalised_read_options
@@ -35,7 +35,7 @@ from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
 from webapp.registry.services import model_version_activate, model_version_create
 from webapp.training.configs import JobConfig, job_config_build
-from webapp.training.models import TrainingJob
+from webapp.training.models import TrainingJob, TrainingPoint
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +57,46 @@ def _enqueue(job: TrainingJob) -> None:
     transaction.on_commit(lambda: run_job.delay(job.pk))
 
 
+def _lineage(dataset: Dataset) -> list[Dataset]:
+    """``dataset``, the dataset it was appended to, that one's parent, … up to the first upload."""
+    chain = [dataset]
+    while chain[-1].parent_id is not None and len(chain) < 1000:
+        chain.append(chain[-1].parent)
+    return chain
+
+
+def _newest_data(dataset: Dataset) -> Dataset:
+    """The newest ready dataset among ``dataset`` and everything appended to it since (any generation)."""
+    newest, frontier = dataset, [dataset]
+    while frontier:
+        children = list(Dataset.objects.filter(parent__in=frontier))
+        for child in children:
+            if child.status == Dataset.Status.READY and (child.created_at, child.pk) > (
+                newest.created_at,
+                newest.pk,
+            ):
+                newest = child
+        frontier = children
+    return newest
+
+
 def _warm_start_version(dataset: Dataset) -> ModelVersion | None:
-    """The active version of the dataset this one was appended to (or of itself)."""
-    for candidate in (dataset.parent, dataset):
-        if candidate is None:
-            continue
+    """The active version of ``dataset`` or, failing that, of the nearest dataset it extends."""
+    for candidate in _lineage(dataset):
         version = ModelVersion.objects.filter(dataset=candidate, is_active=True).first()
         if version is not None:
             return version
     return None
 
 
-def training_job_create(*, owner: Any, dataset: Dataset, config: Any) -> TrainingJob:
-    """Validate ``config`` by building the trainer's configs, store the job, queue it on ``gpu``."""
+def training_job_create(
+    *, owner: Any, dataset: Dataset, config: Any, base_version: ModelVersion | None = None
+) -> TrainingJob:
+    """Validate ``config`` by building the trainer's configs, store the job, queue it on ``gpu``.
+
+    With ``warm_start`` the run starts from ``base_version`` (default: the active version of the
+    dataset or of the one it extends), stacked deeper, instead of from a fresh shallow model.
+    """
     try:
         built = job_config_build(config if config is not None else {})
     except ConfigError as exc:
@@ -79,8 +106,9 @@ def training_job_create(*, owner: Any, dataset: Dataset, config: Any) -> Trainin
             f"dataset #{dataset.pk} is {dataset.get_status_display()}; train on a ready one",
             {"dataset": dataset.pk, "status": dataset.status},
         )
+    base = None
     if built.warm_start:
-        base = _warm_start_version(dataset)
+        base = base_version or _warm_start_version(dataset)
         if base is None or not base.checkpoint_file:
             raise ApplicationError(
                 "warm_start needs an active version of this dataset or of the dataset it extends",
@@ -93,10 +121,67 @@ def training_job_create(*, owner: Any, dataset: Dataset, config: Any) -> Trainin
                 {"field": "config", "base_version": base.pk},
             )
     with transaction.atomic():
-        job = TrainingJob.objects.create(owner=owner, dataset=dataset, config=built.to_dict())
+        job = TrainingJob.objects.create(
+            owner=owner, dataset=dataset, config=built.to_dict(), base_version=base
+        )
         job.checkpoint_dir = f"jobs/{job.pk}"
         job.save(update_fields=["checkpoint_dir"])
         _enqueue(job)
+    return job
+
+
+def training_job_retrain(
+    *,
+    owner: Any = None,
+    dataset: Dataset | None = None,
+    version: ModelVersion | None = None,
+    final_blocks: int | None = None,
+    method: str | None = None,
+) -> TrainingJob:
+    """Continual learning (StackRec's CL scenario): the deployed model, stacked deeper, on all the data.
+
+    Start from ``version``, or from the active version of ``dataset`` (or of the nearest dataset it
+    extends). The data is the newest ready increment appended below the base version's dataset
+    (which holds every earlier event too), or that dataset itself when nothing was appended. The
+    schedule doubles the depth once (``final_blocks`` may ask for more doublings) with the base
+    job's stacking method and training settings. The job belongs to the dataset's owner; ``owner``
+    is who asked (an admin may retrain a user's dataset), for the log.
+    """
+    if (dataset is None) == (version is None):
+        raise ApplicationError("retrain from a dataset or from a version (one of the two)")
+    if version is None:
+        version = _warm_start_version(dataset)
+        if version is None:
+            raise ConflictError(
+                f"dataset #{dataset.pk} has no active version to retrain from: train one first",
+                {"dataset": dataset.pk},
+            )
+    if not version.checkpoint_file:
+        raise ConflictError(
+            f"{version.label} has no PyTorch checkpoint to stack from", {"version": version.pk}
+        )
+    target = _newest_data(dataset if dataset is not None else version.dataset)
+    if version.dataset not in _lineage(target):
+        raise ApplicationError(
+            f"dataset #{target.pk} does not extend {version.label}'s dataset #{version.dataset_id}",
+            {"dataset": target.pk, "version": version.pk},
+        )
+    config = dict(version.job.config) if version.job is not None else {"model": version.model_name}
+    schedule = dict(config.get("schedule") or {})
+    if method is None:
+        method = schedule.get("method") if schedule.get("method") not in (None, NO_STACKING) else "adjacent"
+    schedule.update(start_blocks=version.depth, final_blocks=final_blocks or 2 * version.depth, method=method)
+    config.update(schedule=schedule, warm_start=True)
+    job = training_job_create(owner=target.owner, dataset=target, config=config, base_version=version)
+    logger.info(
+        "job #%d: retrain of %s on dataset #%d, %d → %d blocks (asked by %s)",
+        job.pk,
+        version.label,
+        target.pk,
+        version.depth,
+        schedule["final_blocks"],
+        owner or "?",
+    )
     return job
 
 
@@ -255,7 +340,32 @@ class _Progress:
         if event.kind == "step" and now - self.last_write < PROGRESS_WRITE_S:
             return
         self.last_write = now
-        TrainingJob.objects.filter(pk=self.job_id).update(progress=progress, heartbeat_at=timezone.now())
+        with transaction.atomic():
+            TrainingJob.objects.filter(pk=self.job_id).update(progress=progress, heartbeat_at=timezone.now())
+            self._append_points(staged)
+
+    def _append_points(self, staged: ScheduleEvent) -> None:
+        """The curve points of this event: a loss point per write, a validation point, a stage end."""
+        event = staged.event
+        common = {
+            "job_id": self.job_id,
+            "stage": staged.stage + 1,
+            "blocks": staged.blocks,
+            "step": event.step,
+            "epoch": event.epoch,
+            "wall_s": round(staged.wall_s, 3),
+        }
+        Kind = TrainingPoint.Kind
+        points = []
+        if event.kind == "step" and event.loss is not None:
+            points.append(TrainingPoint(kind=Kind.LOSS, loss=event.loss, **common))
+        elif event.kind == "eval" and event.metrics:
+            points.append(
+                TrainingPoint(kind=Kind.VALID, loss=event.loss, metrics=dict(event.metrics), **common)
+            )
+        elif event.kind == "end":
+            points.append(TrainingPoint(kind=Kind.STAGE, metrics=dict(event.metrics or {}), **common))
+        TrainingPoint.objects.bulk_create(points)
 
 
 class _CancelCheck:
@@ -281,16 +391,16 @@ def _finish(job_id: int, status: str, **fields: Any) -> TrainingJob:
         return _set_status(job, status, finished_at=timezone.now(), **fields)
 
 
-def _initial_model(job: TrainingJob, config: JobConfig, vocab: Any) -> Any:
+def _initial_model(job: TrainingJob, config: JobConfig, vocab: Any) -> tuple[Any, ModelVersion]:
     """For warm starts: the base version's trained model, moved onto this dataset's vocabulary."""
-    base = _warm_start_version(job.dataset)
+    base = job.base_version or _warm_start_version(job.dataset)
     if base is None or base.checkpoint_path is None:
-        raise JobError("warm_start: the base version is no longer active; start the job without warm_start")
+        raise JobError("warm_start: the base version was deleted; start the job without warm_start")
     checkpoint = load_checkpoint(base.checkpoint_path)
     if len(checkpoint.model.blocks) != config.schedule.start_blocks:
         raise JobError(f"warm_start: {base.label} has {len(checkpoint.model.blocks)} blocks")
     logger.info("job #%d: warm start from %s", job.pk, base.label)
-    return remap_items(checkpoint.model, checkpoint.vocab, vocab)
+    return remap_items(checkpoint.model, checkpoint.vocab, vocab), base
 
 
 def _train_and_publish(job: TrainingJob) -> TrainingJob:
@@ -310,8 +420,23 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
     if not train.threads and settings.STUDIO_TRAINING_THREADS:
         train = dataclasses.replace(train, threads=settings.STUDIO_TRAINING_THREADS)
     stages_dir = job.checkpoint_path / "stages"
-    resuming = stages_dir.is_dir() and any(stages_dir.glob("stage-*.pt"))
-    initial = _initial_model(job, config, split.vocab) if config.warm_start and not resuming else None
+    finished = max((int(p.stem.rpartition("-")[2]) + 1 for p in stages_dir.glob("stage-*.pt")), default=0)
+    resuming = finished > 0
+    # A resumed run retrains the stage it was in: that stage's points of the interrupted attempt go.
+    TrainingPoint.objects.filter(job=job, stage__gt=finished).delete()
+    device = resolve_device(train.device)
+    options = {"max_len": train.max_len, "exclude_seen": train.exclude_seen, "device": device}
+    metrics: dict[str, Any] = dict(job.metrics or {})
+    initial = None
+    if config.warm_start and not resuming:
+        initial, base = _initial_model(job, config, split.vocab)
+        # The deployed model on this run's test cases: what the retrain is measured against.
+        metrics["previous"] = {
+            "version": base.label,
+            "blocks": len(initial.blocks),
+            "test": evaluate(initial, split.test, **options).metrics,
+        }
+        TrainingJob.objects.filter(pk=job.pk).update(metrics=metrics)
 
     result = run_schedule(
         config.model,
@@ -334,12 +459,8 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         return _finish(job.pk, Status.CANCELLED)
 
     model = result.model
-    device = resolve_device(train.device)
-    options = {"max_len": train.max_len, "exclude_seen": train.exclude_seen, "device": device}
-    metrics = {
-        "valid": evaluate(model, split.valid, **options).metrics,
-        "test": evaluate(model, split.test, **options).metrics,
-    }
+    metrics["valid"] = evaluate(model, split.valid, **options).metrics
+    metrics["test"] = evaluate(model, split.test, **options).metrics
     model = model.cpu().eval()
     final = job.checkpoint_path / "final.pt"
     save_checkpoint(

@@ -158,6 +158,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Datasets and jobs both have a "status" choice set; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetStatusEnum": "webapp.datasets.models.Dataset.Status",
+        "TrainingJobStatusEnum": "webapp.training.models.TrainingJob.Status",
+    },
 }
 
 # -- Celery -----------------------------------------------------------------------------------

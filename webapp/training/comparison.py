@@ -1,0 +1,216 @@
+"""Two training runs side by side: validation curves against wall time, final metrics, the speedup.
+
+The speedup is the one ``bench/stackrec.py`` reports: the reference run's (scratch's) time to its
+best validation value, over the time the other run needs to first come within 1 % (relative) of
+that value. Validation values only compare on the same validation cases, so runs on different data
+(a retrain on a grown log against the version it started from) get no speedup; they are compared
+on the new data's test cases instead, where the retrain job scored the previous version first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainer.schedule import NO_STACKING
+from webapp.training.models import TrainingJob, TrainingPoint
+
+REACH_TOLERANCE = 0.01  # "reached" = within 1 % relative of the reference's best, as in the benchmark
+
+
+@dataclass
+class RunSummary:
+    job: TrainingJob
+    label: str
+    model: str
+    method: str
+    start_blocks: int
+    final_blocks: int
+    wall_s: float
+    best_valid: float | None
+    time_to_best_s: float | None
+    test: dict[str, float]
+    curve: list[dict[str, Any]]
+    stage_ends: list[dict[str, Any]]
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.method == NO_STACKING
+
+    def time_to_reach(self, target: float) -> float | None:
+        """Seconds until this run's validation value first came within the tolerance of ``target``."""
+        threshold = target * (1 - REACH_TOLERANCE)
+        return next((p["t"] for p in self.curve if p["value"] >= threshold), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job.pk,
+            "label": self.label,
+            "model": self.model,
+            "method": self.method,
+            "start_blocks": self.start_blocks,
+            "final_blocks": self.final_blocks,
+            "wall_s": self.wall_s,
+            "best_valid": self.best_valid,
+            "time_to_best_s": self.time_to_best_s,
+            "test": self.test,
+            "curve": self.curve,
+            "stage_ends": self.stage_ends,
+        }
+
+
+@dataclass
+class Comparison:
+    metric: str
+    runs: list[RunSummary]
+    reference: RunSummary | None = None
+    speedup: float | None = None
+    time_to_reach_s: float | None = None
+    note: str = ""
+    # For a retrain against the version it started from: that version on the new test cases.
+    previous_on_new_data: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "runs": [run.to_dict() for run in self.runs],
+            "reference": self.reference.job.pk if self.reference else None,
+            "speedup": self.speedup,
+            "time_to_reach_s": self.time_to_reach_s,
+            "note": self.note,
+            "previous_on_new_data": self.previous_on_new_data,
+        }
+
+
+def _label(job: TrainingJob) -> str:
+    schedule = job.config.get("schedule", {})
+    if schedule.get("method") == NO_STACKING:
+        how = f"{schedule.get('final_blocks')} blocks from scratch"
+    else:
+        how = (
+            f"StackRec {schedule.get('method')} {schedule.get('start_blocks')}→{schedule.get('final_blocks')}"
+        )
+    retrain = f", retrain of {job.base_version.label}" if job.base_version_id and job.base_version else ""
+    return f"job #{job.pk} · {job.config.get('model')} · {how}{retrain}"
+
+
+def run_summary(job: TrainingJob, metric: str) -> RunSummary:
+    """One run's validation curve of ``metric``, its stage ends, wall time and test metrics."""
+    points = list(
+        TrainingPoint.objects.filter(job=job, kind__in=(TrainingPoint.Kind.VALID, TrainingPoint.Kind.STAGE))
+        .order_by("id")
+        .values("kind", "wall_s", "stage", "blocks", "metrics")
+    )
+    curve = [
+        {"t": p["wall_s"], "value": p["metrics"][metric], "stage": p["stage"], "blocks": p["blocks"]}
+        for p in points
+        if p["kind"] == TrainingPoint.Kind.VALID and metric in (p["metrics"] or {})
+    ]
+    stage_ends = [
+        {"t": p["wall_s"], "blocks": p["blocks"]} for p in points if p["kind"] == TrainingPoint.Kind.STAGE
+    ]
+    best = max(curve, key=lambda p: p["value"], default=None)  # max keeps the first of equal values
+    if job.stages:
+        wall = sum(stage.get("wall_s", 0.0) for stage in job.stages)
+    else:
+        wall = float((job.progress or {}).get("elapsed_s") or 0.0)
+    schedule = job.config.get("schedule", {})
+    return RunSummary(
+        job=job,
+        label=_label(job),
+        model=job.config.get("model", ""),
+        method=schedule.get("method", ""),
+        start_blocks=schedule.get("start_blocks", 0),
+        final_blocks=schedule.get("final_blocks", 0),
+        wall_s=round(wall, 3),
+        best_valid=best["value"] if best else None,
+        time_to_best_s=best["t"] if best else None,
+        test=dict((job.metrics or {}).get("test") or {}),
+        curve=curve,
+        stage_ends=stage_ends,
+    )
+
+
+def _same_validation(a: TrainingJob, b: TrainingJob) -> bool:
+    """Both runs validated on the same cases: same data, split and validation sample."""
+
+    def cases(job: TrainingJob) -> tuple[Any, ...]:
+        train = job.config.get("train", {})
+        return (job.dataset_id, repr(job.config.get("split")), train.get("valid_sample"), train.get("seed"))
+
+    return cases(a) == cases(b)
+
+
+def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
+    """``first`` and ``second`` side by side; the speedup is measured against the scratch run if one is."""
+    metric = first.config.get("train", {}).get("metric", "mrr@5")
+    runs = [run_summary(first, metric), run_summary(second, metric)]
+    comparison = Comparison(metric=metric, runs=runs)
+    retrain = next((r for r in runs if r.job.base_version_id and r.job.base_version), None)
+    if retrain is not None and (r := retrain.job.metrics or {}).get("previous"):
+        comparison.previous_on_new_data = dict(r["previous"])
+    if not _same_validation(first, second):
+        comparison.note = (
+            "The runs validated on different data, so their curves and times do not compare as a speedup"
+        )
+        if comparison.previous_on_new_data:
+            previous = comparison.previous_on_new_data
+            new = retrain.test.get("ndcg@10")
+            old = previous["test"].get("ndcg@10")
+            if new is not None and old is not None:
+                comparison.note += (
+                    f"; on the new data's test cases, {previous['version']} ({previous['blocks']} blocks) "
+                    f"scores NDCG@10 {old:.4f} and the retrained {retrain.final_blocks}-block model {new:.4f}"
+                )
+        comparison.note += "."
+        return comparison
+    scratch = [run for run in runs if run.is_scratch]
+    reference = scratch[0] if len(scratch) == 1 else runs[0]
+    other = runs[1] if reference is runs[0] else runs[0]
+    comparison.reference = reference
+    name = "scratch" if reference.is_scratch else f"job #{reference.job.pk}"
+    if reference.best_valid is None or reference.time_to_best_s is None:
+        comparison.note = f"{name} has no validation points yet."
+        return comparison
+    reached = other.time_to_reach(reference.best_valid)
+    comparison.time_to_reach_s = reached
+    target = f"{name}'s best validation {metric.upper()} ({reference.best_valid:.4f}, within 1 %)"
+    if reached is None:
+        comparison.note = f"Job #{other.job.pk} did not reach {target}."
+    elif reached <= 0:
+        comparison.note = f"Job #{other.job.pk} reached {target} at its first validation."
+    else:
+        comparison.speedup = reference.time_to_best_s / reached
+        comparison.note = (
+            f"Job #{other.job.pk} reached {target} in {reached:.0f} s; {name} took "
+            f"{reference.time_to_best_s:.0f} s: {comparison.speedup:.1f}× "
+            f"{'faster' if comparison.speedup >= 1 else 'as fast'}."
+        )
+    return comparison
+
+
+def comparison_partner(job: TrainingJob) -> TrainingJob | None:
+    """The natural run to compare ``job`` with.
+
+    A retrain: the job of the version it started from. A stacked run: the newest finished scratch
+    run of the same dataset, model and final depth; a scratch run: the newest such stacked run.
+    """
+    if job.base_version_id and job.base_version and job.base_version.job_id:
+        return job.base_version.job
+    schedule = job.config.get("schedule", {})
+    candidates = (
+        TrainingJob.objects.filter(
+            owner_id=job.owner_id,
+            dataset_id=job.dataset_id,
+            status=TrainingJob.Status.SUCCEEDED,
+            config__model=job.config.get("model"),
+            config__schedule__final_blocks=schedule.get("final_blocks"),
+        )
+        .exclude(pk=job.pk)
+        .order_by("-finished_at", "-pk")
+    )
+    scratch = schedule.get("method") == NO_STACKING
+    for candidate in candidates:
+        if (candidate.config.get("schedule", {}).get("method") == NO_STACKING) != scratch:
+            return candidate
+    return None
