@@ -25,6 +25,7 @@ urlpatterns = [
     ),
     path("jobs", training.TrainingJobListCreateApi.as_view(), name="jobs"),
     path("jobs/retrain", training.TrainingJobRetrainApi.as_view(), name="job-retrain"),
+    path("jobs/compare", training.TrainingJobCompareApi.as_view(), name="job-compare"),
     path("jobs/<int:job_id>", training.TrainingJobDetailApi.as_view(), name="job"),
     path("jobs/<int:job_id>/curve", training.TrainingJobCurveApi.as_view(), name="job-curve"),
     path("jobs/<int:job_id>/cancel", training.TrainingJobCancelApi.as_view(), name="job-cancel"),

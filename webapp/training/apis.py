@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from webapp.core.exceptions import ApplicationError
 from webapp.datasets.selectors import dataset_get
 from webapp.registry.selectors import model_version_get
 from webapp.training import configs
+from webapp.training.comparison import job_comparison
 from webapp.training.models import TrainingJob, TrainingPoint
 from webapp.training.selectors import training_job_get, training_job_list, training_points_list
 from webapp.training.services import (
@@ -33,6 +34,7 @@ class TrainingJobOutputSerializer(serializers.ModelSerializer):
         fields = (
             "id",
             "dataset",
+            "base_version",
             "status",
             "config",
             "progress",
@@ -204,3 +206,34 @@ class TrainingJobCurveApi(APIView):
                 "last": points[-1].pk if points else after,
             }
         )
+
+
+class TrainingJobCompareApi(APIView):
+    """Two runs side by side: curves, wall time, test metrics and the speedup to scratch's best."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("first", int, required=True, description="a job id"),
+            OpenApiParameter("second", int, required=True, description="another job id"),
+        ],
+        responses=inline_serializer(
+            "TrainingJobComparison",
+            {
+                "metric": serializers.CharField(),
+                "runs": serializers.ListField(child=serializers.DictField()),
+                "reference": serializers.IntegerField(allow_null=True),
+                "speedup": serializers.FloatField(allow_null=True),
+                "time_to_reach_s": serializers.FloatField(allow_null=True),
+                "note": serializers.CharField(),
+                "previous_on_new_data": serializers.DictField(allow_null=True),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        jobs = []
+        for name in ("first", "second"):
+            job_id = int_query_param(request, name)
+            if job_id is None:
+                raise ApplicationError(f"query parameter {name} (a job id) is required", {"field": name})
+            jobs.append(training_job_get(user=request.user, job_id=job_id))
+        return Response(job_comparison(first=jobs[0], second=jobs[1]).to_dict())

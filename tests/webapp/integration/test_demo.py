@@ -22,14 +22,15 @@ pytestmark = pytest.mark.slow
 def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "studio_demo", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 
 
 def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tmp_path):
-    data = tmp_path / "ml-100k-slice.inter"
+    data, more = tmp_path / "ml-100k-slice.inter", tmp_path / "ml-100k-more.inter"
     lines = (shared_data / "ml-100k" / "ml-100k.inter").read_bytes().splitlines(keepends=True)
     data.write_bytes(b"".join(lines[: SLICE_LINES + 1]))
+    more.write_bytes(b"".join([lines[0], *lines[SLICE_LINES + 1 : SLICE_LINES + 1 + SLICE_LINES // 3]]))
     port = _free_port()
     env = {
         k: v
@@ -37,13 +38,23 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_"))
     }
     env |= {"DJANGO_SETTINGS_MODULE": "webapp.config.settings.local", "DJANGO_VAR_DIR": str(tmp_path / "var")}
-    args = ("--port", str(port), "--data", str(data), "--config", json.dumps(TINY_CONFIG), "--timeout", "180")
+    args = ("--port", str(port), "--data", str(data), "--increment", str(more),
+            "--config", json.dumps(TINY_CONFIG), "--timeout", "180")  # fmt: skip
     try:
         first = _demo(env, *args)
         assert first.returncode == 0, first.stdout + first.stderr
         out = first.stdout
         assert "demo user: demo / " in out and f"running at http://127.0.0.1:{port}/" in out
-        assert "training job #1: nextitnet with StackRec, 1 → 2 blocks (adjacent)" in out
+        for started in (
+            "training job #1: nextitnet with StackRec (adjacent), 1 → 2 blocks",
+            "training job #2: nextitnet from scratch, 2 → 2 blocks",
+            "as an increment of #1",
+            "training job #3: nextitnet retrain with StackRec (adjacent), starting from version #1, 2 → 4",
+        ):
+            assert started in out, out
+        assert "StackRec against scratch: " in out and "/compare/?a=1&b=2" in out
+        assert "the retrain beside the version it started from: " in out and "/compare/?a=1&b=3" in out
+        assert "serving: dataset-2-v1: nextitnet, 4 blocks" in out
         curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
         answer = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
         assert len(json.loads(answer.stdout)["items"]) == 10, answer.stdout + answer.stderr
@@ -51,7 +62,8 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         second = _demo(env, *args)
         assert second.returncode == 0, second.stdout + second.stderr
         for reused in ("web: running", "worker-gpu: running", "dataset ml-100k-slice.inter: reusing #1",
-                       "model: reusing version dataset-1-v1"):  # fmt: skip
+                       "reusing finished job #1", "reusing finished job #2",
+                       "retrain: reusing finished job #3"):  # fmt: skip
             assert reused in second.stdout, second.stdout
         assert out.split("demo user: ")[1].split()[2] == second.stdout.split("demo user: ")[1].split()[2]
     finally:

@@ -126,6 +126,10 @@ def test_comparison_measures_the_speedup_against_the_scratch_run(trained, tiny_c
     assert comparison_partner(scratch) == stacked
     data = comparison.to_dict()
     assert [len(r["curve"]) for r in data["runs"]] == [3, 4]
+    api = client_for(trained.owner).get("/api/v1/jobs/compare", {"first": stacked.pk, "second": scratch.pk})
+    assert api.status_code == 200 and api.json()["speedup"] == pytest.approx(3.0)
+    missing = client_for(trained.owner).get("/api/v1/jobs/compare", {"first": stacked.pk})
+    assert missing.status_code == 400 and "second" in missing.json()["message"]
 
     TrainingPoint.objects.filter(job=stacked).update(metrics={"mrr@5": 0.2})
     missed = job_comparison(first=stacked, second=scratch)

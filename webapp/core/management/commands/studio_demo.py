@@ -1,10 +1,16 @@
 """``./studio demo``: the whole product on this machine, from an empty checkout to a working curl.
 
 Migrates, creates (or reuses) a demo user, starts a parsing worker, a training worker and gunicorn
-in the background (or reuses running ones), uploads ml-100k over the REST API, launches a StackRec
-job, follows it with a progress bar, activates the version, and prints the URL and a curl call.
-A second run reuses the user, the servers, the dataset and the trained version. ``--stop`` ends
-the background processes.
+in the background (or reuses running ones), then over the REST API:
+
+1. uploads the first 80 % of ml-100k's events (by time) as a dataset;
+2. trains NextItNet with StackRec (2 → 4 → 8 blocks) and, beside it, 8 blocks from scratch, and
+   reports the measured speedup (the dashboard's comparison page shows both runs);
+3. appends the last 20 % as an increment and retrains with StackRec (continual learning: the
+   active 8-block model stacked to 16 blocks, trained on all the events);
+
+and prints the dashboard URLs and a curl call for recommendations. A second run reuses the user,
+the servers, the datasets and the finished jobs. ``--stop`` ends the background processes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from tqdm import tqdm
 
 DEMO_USER = "demo"
 DEMO_DATASET = "ml-100k"
+DEMO_INCREMENT = "ml-100k, last 20 %"
+FIRST_SHARE = 0.8  # the dataset holds the first 80 % of the events by time; the increment the rest
 # NextItNet with StackRec, 2 → 4 → 8 blocks, adjacent-block stacking (the paper's default method).
 DEMO_CONFIG: dict[str, Any] = {
     "model": "nextitnet",
@@ -76,8 +84,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT", "8000")))
         parser.add_argument("--data", help="log file to upload instead of ml-100k (fetched by the project)")
+        parser.add_argument("--increment", help="with --data: a later log appended to it before the retrain")
         parser.add_argument("--config", help="training job configuration as JSON (default: 2 → 4 → 8 blocks)")
-        parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for training")
+        parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for each job")
+        parser.add_argument(
+            "--skip-retrain", action="store_true", help="no increment and retrain (continual learning) step"
+        )
         parser.add_argument("--stop", action="store_true", help="stop the demo's background processes")
 
     # -- entry point ------------------------------------------------------------------------------
@@ -100,20 +112,66 @@ class Command(BaseCommand):
             self.ensure_running(name, command)
         self.wait_for_health()
 
-        dataset = self.dataset(options["data"])
         config = json.loads(options["config"]) if options["config"] else DEMO_CONFIG
-        version = self.version(dataset, config, options["timeout"])
-        self.api("POST", f"/api/v1/versions/{version['id']}/activate")
+        if options["data"]:
+            data = Path(options["data"])
+            dataset = self.dataset(data.name, lambda: data)
+            increment = Path(options["increment"]) if options["increment"] else None
+            increment_name = f"{data.name} + {increment.name}" if increment else ""
+        else:
+            first, increment = self.ml100k_parts()
+            dataset = self.dataset(DEMO_DATASET, lambda: first)
+            increment_name = DEMO_INCREMENT
+        timeout = options["timeout"]
 
-        history = [e["item"] for e in dataset["preview"]["events"][:5]]
-        body = json.dumps({"dataset": dataset["id"], "history": history, "k": 10})
+        stacked = self.job(dataset, config, timeout)
+        scratch_config = {
+            **config,
+            "schedule": {"final_blocks": config["schedule"]["final_blocks"], "method": "none"},
+        }
+        scratch = self.job(dataset, scratch_config, timeout)
+        version = self.api("GET", f"/api/v1/versions/{stacked['version']}")
+        self.api("POST", f"/api/v1/versions/{version['id']}/activate")
+        comparison = self.api("GET", f"/api/v1/jobs/compare?first={stacked['id']}&second={scratch['id']}")
+        self.step(f"StackRec against scratch: {comparison['note']}")
+
+        retrain = None
+        if increment is not None and not options["skip_retrain"]:
+            grown = self.dataset(increment_name, lambda: increment, parent=dataset)
+            retrain = self.retrain(dataset, grown, timeout)
+            serving_dataset = grown
+            version = self.api("GET", f"/api/v1/versions/{retrain['version']}")
+            previous = (retrain["metrics"] or {}).get("previous", {})
+            if previous:
+                self.step(
+                    f"retrained on all the data: {previous['version']} ({previous['blocks']} blocks) scores "
+                    f"test NDCG@10 {previous['test']['ndcg@10']:.4f} on the new test cases, the retrained "
+                    f"{version['depth']}-block {version['label']} {version['metrics']['test']['ndcg@10']:.4f}"
+                )
+        else:
+            serving_dataset = dataset
+
+        history = [e["item"] for e in serving_dataset["preview"]["events"][:5]]
+        body = json.dumps({"dataset": serving_dataset["id"], "history": history, "k": 10})
         answer = self.api("POST", "/api/v1/recommend", json.loads(body))
         test = version["metrics"].get("test", {})
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"StackRec Studio is running at {self.base}/"))
         self.stdout.write(f"  log in as {username} / {password}   (API docs: {self.base}/api/v1/docs)")
         self.stdout.write(
-            f"  active model: {version['label']}: {version['model_name']}, {version['depth']} blocks "
+            f"  the StackRec run, live curves and stage timeline: {self.base}/jobs/{stacked['id']}/"
+        )
+        self.stdout.write(
+            f"  StackRec beside scratch: {self.base}/compare/?a={stacked['id']}&b={scratch['id']}"
+            + (f"  ({comparison['speedup']:.1f}× faster)" if comparison["speedup"] else "")
+        )
+        if retrain is not None:
+            self.stdout.write(
+                f"  the retrain beside the version it started from: "
+                f"{self.base}/compare/?a={retrain['base_job']}&b={retrain['id']}"
+            )
+        self.stdout.write(
+            f"  serving: {version['label']}: {version['model_name']}, {version['depth']} blocks "
             f"({version['method']} stacking), test ndcg@10 {test.get('ndcg@10', float('nan')):.4f}, "
             f"hr@10 {test.get('hr@10', float('nan')):.4f}, trained in {version['training_time_s']:.0f} s"
         )
@@ -226,7 +284,7 @@ class Command(BaseCommand):
         except urllib.error.HTTPError as exc:
             raise CommandError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from None
 
-    def upload(self, path: Path, name: str) -> dict[str, Any]:
+    def upload(self, path: Path, name: str, parent: int | None = None) -> dict[str, Any]:
         boundary = uuid.uuid4().hex
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
@@ -234,9 +292,8 @@ class Command(BaseCommand):
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
         data = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-        return self.api(
-            "POST", "/api/v1/datasets", data=data, content_type=f"multipart/form-data; boundary={boundary}"
-        )
+        target = f"/api/v1/datasets/{parent}/increments" if parent else "/api/v1/datasets"
+        return self.api("POST", target, data=data, content_type=f"multipart/form-data; boundary={boundary}")
 
     def wait(self, path: str, done: tuple[str, ...], timeout: float, bar: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -278,8 +335,29 @@ class Command(BaseCommand):
 
     # -- dataset and model ------------------------------------------------------------------------
 
-    def dataset(self, data: str | None) -> dict[str, Any]:
-        name = Path(data).name if data else DEMO_DATASET
+    def ml100k_parts(self) -> tuple[Path, Path]:
+        """ml-100k's events split by time into the first 80 % and the rest (two files, same format)."""
+        import polars as pl
+
+        from trainer.data import fetch_ml100k
+
+        folder = self.run_dir / "demo-data"
+        first, rest = folder / "ml-100k-first.inter", folder / "ml-100k-last.inter"
+        if first.is_file() and rest.is_file():
+            return first, rest
+        self.step("fetching ml-100k (the RecBole wheel from PyPI, cached)")
+        source = fetch_ml100k()
+        frame = pl.read_csv(source, separator="\t", infer_schema_length=0)
+        time_col = next(c for c in frame.columns if c.startswith("timestamp"))
+        frame = frame.with_row_index("_row").sort([pl.col(time_col).cast(pl.Float64), "_row"]).drop("_row")
+        cut = int(len(frame) * FIRST_SHARE)
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.head(cut).write_csv(first, separator="\t")
+        frame.slice(cut).write_csv(rest, separator="\t")
+        return first, rest
+
+    def dataset(self, name: str, path: Any, parent: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ready dataset called ``name`` (uploaded from ``path()`` unless it is there already)."""
         existing = [
             d for d in self.api("GET", "/api/v1/datasets?page_size=200")["results"] if d["name"] == name
         ]
@@ -288,43 +366,71 @@ class Command(BaseCommand):
             self.step(f"dataset {name}: reusing #{ready[0]['id']}")
             dataset = ready[0]
         else:
-            if data:
-                path = Path(data)
-            else:
-                from trainer.data import fetch_ml100k
-
-                self.step("fetching ml-100k (the RecBole wheel from PyPI, cached)")
-                path = fetch_ml100k()
-            self.step(f"uploading {path} over the REST API")
-            dataset = self.upload(path, name)
+            file = path()
+            self.step(
+                f"uploading {file} over the REST API"
+                + (f" as an increment of #{parent['id']}" if parent else "")
+            )
+            dataset = self.upload(file, name, parent=parent["id"] if parent else None)
         dataset = self.wait(f"/api/v1/datasets/{dataset['id']}", ("READY", "FAILED"), 600)
         if dataset["status"] != "READY":
             raise CommandError(f"dataset #{dataset['id']} failed to parse: {dataset['error']}")
         stats = dataset["stats"]
         self.step(
-            f"dataset #{dataset['id']}: {stats['n_sequences']:,} users, {stats['n_items']:,} items, "
+            f"dataset #{dataset['id']} {name}: {stats['n_sequences']:,} users, {stats['n_items']:,} items, "
             f"{stats['n_events']:,} events"
         )
         return dataset
 
-    def version(self, dataset: dict[str, Any], config: dict[str, Any], timeout: float) -> dict[str, Any]:
-        versions = self.api("GET", f"/api/v1/versions?dataset={dataset['id']}")["results"]
-        if versions:
-            chosen = next((v for v in versions if v["is_active"]), versions[0])
-            self.step(f"model: reusing version {chosen['label']}")
-            return chosen
-        jobs = self.api("GET", f"/api/v1/jobs?dataset={dataset['id']}")["results"]
-        running = [j for j in jobs if j["status"] in ("PENDING", "RUNNING")]
-        if running:
-            job = running[0]
-            self.step(f"training: following job #{job['id']} that is already running")
+    def job(self, dataset: dict[str, Any], config: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """A finished job on ``dataset`` with ``config``'s model and schedule (reused, followed, or new)."""
+        wanted = config["schedule"]
+        jobs = self.api("GET", f"/api/v1/jobs?dataset={dataset['id']}&page_size=200")["results"]
+        same = [
+            j
+            for j in jobs
+            if j["config"]["model"] == config.get("model", "nextitnet")
+            and not j["config"]["warm_start"]
+            and all(j["config"]["schedule"].get(k) == v for k, v in wanted.items())
+            and j["status"] in ("SUCCEEDED", "PENDING", "RUNNING")
+        ]
+        if same and same[0]["status"] == "SUCCEEDED":
+            self.step(f"training: reusing finished job #{same[0]['id']}")
+            return same[0]
+        if same:
+            job = same[0]
+            self.step(f"training: following job #{job['id']} that is already queued or running")
         else:
             job = self.api("POST", "/api/v1/jobs", {"dataset": dataset["id"], "config": config})
-            schedule = job["config"]["schedule"]
-            self.step(
-                f"training job #{job['id']}: {job['config']['model']} with StackRec, "
-                f"{schedule['start_blocks']} → {schedule['final_blocks']} blocks ({schedule['method']})"
-            )
+        return self.follow(job, timeout)
+
+    def retrain(self, base: dict[str, Any], grown: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Continual learning: the active version of ``base`` stacked deeper and trained on ``grown``."""
+        jobs = self.api("GET", f"/api/v1/jobs?dataset={grown['id']}&page_size=200")["results"]
+        same = [
+            j
+            for j in jobs
+            if j["config"]["warm_start"] and j["status"] in ("SUCCEEDED", "PENDING", "RUNNING")
+        ]
+        if same and same[0]["status"] == "SUCCEEDED":
+            self.step(f"retrain: reusing finished job #{same[0]['id']}")
+            job = same[0]
+        else:
+            job = same[0] if same else self.api("POST", "/api/v1/jobs/retrain", {"dataset": base["id"]})
+            job = self.follow(job, timeout)
+        base_version = self.api("GET", f"/api/v1/versions/{job['base_version']}")
+        return {**job, "base_job": base_version["job"]}
+
+    def follow(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Show ``job``'s progress until it ends; its stages when it succeeded, an error otherwise."""
+        schedule = job["config"]["schedule"]
+        how = "from scratch" if schedule["method"] == "none" else f"with StackRec ({schedule['method']})"
+        if job["config"]["warm_start"]:
+            how = f"retrain {how}, starting from version #{job['base_version']}"
+        self.step(
+            f"training job #{job['id']}: {job['config']['model']} {how}, "
+            f"{schedule['start_blocks']} → {schedule['final_blocks']} blocks"
+        )
         job = self.wait(f"/api/v1/jobs/{job['id']}", ("SUCCEEDED", "FAILED", "CANCELLED"), timeout, bar=True)
         if job["status"] != "SUCCEEDED":
             raise CommandError(f"job #{job['id']} ended {job['status']}: {job['error']}")
@@ -333,4 +439,4 @@ class Command(BaseCommand):
                 f"   stage {stage['stage'] + 1}: {stage['blocks']} blocks, {stage['steps']} steps, "
                 f"{stage['wall_s']:.1f} s ({stage['stopped_by']})"
             )
-        return self.api("GET", f"/api/v1/versions/{job['version']}")
+        return job
