@@ -1,44 +1,289 @@
-"""Dashboard pages: one overview with upload, training and activation forms.
+"""Dashboard pages and the form actions behind them.
 
-Every action calls the service the API calls; errors are shown as the service words them.
+Pages read through the domain selectors (another user's object is a 404 page); actions call the
+service the API calls and come back to the page with the outcome as a message, worded by the
+service. Live parts (job tables, a job's stage timeline) are small fragments the page re-fetches.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
-from webapp.core.exceptions import ApplicationError
+from webapp.core.exceptions import ApplicationError, NotFoundError
+from webapp.dashboard import presets
+from webapp.dashboard.decorators import not_found_as_404
+from webapp.dashboard.forms import TryForm
+from webapp.dashboard.selectors import (
+    CURVE_METRICS,
+    FINAL_METRICS,
+    STAGE_METRICS,
+    dataset_example_histories,
+    dataset_increments,
+    datasets_with_active_version,
+    job_run_percent,
+    job_stage_rows,
+    jobs_any_active,
+    jobs_finished,
+    overview_counts,
+    versions_by_dataset,
+)
+from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_get, dataset_list
 from webapp.datasets.services import dataset_create, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
-from webapp.registry.selectors import model_version_get, model_version_list
-from webapp.registry.services import model_version_activate
+from webapp.registry.selectors import model_version_active, model_version_get, model_version_list
+from webapp.registry.services import model_version_activate, model_version_rollback
+from webapp.registry.serving import serving_recommend
+from webapp.training.comparison import comparison_partner, job_comparison
 from webapp.training.selectors import training_job_get, training_job_list
-from webapp.training.services import training_job_cancel, training_job_create
+from webapp.training.services import training_job_cancel, training_job_create, training_job_retrain
 
-DEFAULT_JOB_CONFIG = {
-    "model": "nextitnet",
-    "schedule": {"start_blocks": 2, "final_blocks": 8, "method": "adjacent", "stage_patience": 2},
-    "train": {"epochs": 20, "patience": 3, "batch_size": 64, "lr": 0.001, "device": "auto"},
-}
+RECENT = 8  # rows in the overview's tables
+LIST_LIMIT = 200  # rows in the list pages
+
+
+# -- pages --------------------------------------------------------------------------------------
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
-        "datasets": dataset_list(user=user)[:50],
-        "jobs": training_job_list(user=user)[:50],
-        "versions": model_version_list(user=user)[:50],
-        "default_config": json.dumps(DEFAULT_JOB_CONFIG, indent=2),
+        "counts": overview_counts(user=user),
+        "active_versions": model_version_list(user=user).filter(is_active=True)[:RECENT],
+        **_jobs_table_context(
+            training_job_list(user=user)[:RECENT],
+            reverse("dashboard:jobs-table") + f"?limit={RECENT}",
+            RECENT,
+        ),
     }
-    return render(request, "dashboard/home.html", context)
+    return render(request, "dashboard/home.html", _page(context, "home"))
+
+
+@login_required
+@require_GET
+def datasets(request: HttpRequest) -> HttpResponse:
+    rows = list(dataset_list(user=request.user)[:LIST_LIMIT])
+    context = {"datasets": rows, "parents": [d for d in rows if d.status == Dataset.Status.READY]}
+    return render(request, "dashboard/datasets.html", _page(context, "datasets"))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    user = request.user
+    item = dataset_get(user=user, dataset_id=dataset_id)
+    jobs = list(training_job_list(user=user, dataset_id=item.pk)[:LIST_LIMIT])
+    versions = list(model_version_list(user=user, dataset_id=item.pk))
+    context = {
+        "dataset": item,
+        "increments": dataset_increments(user=user, dataset=item),
+        "versions": versions,
+        "active_version": next((v for v in versions if v.is_active), None),
+        "histogram": (item.stats or {}).get("length_histogram") or [],
+        "presets": presets.preset_choices(),
+        "default_preset": presets.DEFAULT_PRESET,
+        "preset_json": presets.preset_json(),
+        "default_config": presets.preset_json()[presets.DEFAULT_PRESET],
+        **_jobs_table_context(jobs, reverse("dashboard:jobs-table") + f"?dataset={item.pk}", LIST_LIMIT),
+    }
+    return render(request, "dashboard/dataset.html", _page(context, "dataset"))
+
+
+@login_required
+@require_GET
+def jobs(request: HttpRequest) -> HttpResponse:
+    rows = training_job_list(user=request.user)[:LIST_LIMIT]
+    context = _jobs_table_context(rows, reverse("dashboard:jobs-table"), LIST_LIMIT)
+    return render(request, "dashboard/jobs.html", _page(context, "jobs"))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def jobs_table(request: HttpRequest) -> HttpResponse:
+    """The job table alone: the fragment list pages re-fetch every 2 s while a job in it is active."""
+    dataset_id = request.GET.get("dataset")
+    if dataset_id:
+        dataset_get(user=request.user, dataset_id=dataset_id)  # 404 for another user's dataset
+    limit = min(_int(request.GET.get("limit"), LIST_LIMIT), LIST_LIMIT)
+    rows = training_job_list(user=request.user, dataset_id=dataset_id or None)[:limit]
+    url = reverse("dashboard:jobs-table") + "?" + request.GET.urlencode()
+    return render(request, "dashboard/_jobs_table.html", _jobs_table_context(rows, url, limit))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def job(request: HttpRequest, job_id: int) -> HttpResponse:
+    item = training_job_get(user=request.user, job_id=job_id)
+    context = {
+        **_job_summary_context(item),
+        "run_percent": job_run_percent(item),
+        "curve_url": reverse("api:job-curve", args=[item.pk]),
+        "summary_url": reverse("dashboard:job-summary", args=[item.pk]),
+        "curve_metrics": CURVE_METRICS,
+        "config_json": json.dumps(item.config, indent=2),
+    }
+    return render(request, "dashboard/job.html", _page(context, "job"))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def job_summary(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The job page's parts that change at stage ends and when the run finishes (fetched by its script)."""
+    item = training_job_get(user=request.user, job_id=job_id)
+    return render(request, "dashboard/_job_summary.html", _job_summary_context(item))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def compare(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    a, b = request.GET.get("a"), request.GET.get("b")
+    first = training_job_get(user=user, job_id=a) if a else None
+    second = training_job_get(user=user, job_id=b) if b else None
+    choices = jobs_finished(user=user)
+    choices += [j for j in (first, second) if j is not None and j not in choices]
+    context: dict[str, Any] = {
+        "choices": choices,
+        "a": first,
+        "b": second,
+        "comparison": None,
+        "error": "",
+        "final_metrics": FINAL_METRICS,
+    }
+    if first is not None and second is not None:
+        if first.pk == second.pk:
+            context["error"] = "pick two different jobs"
+        else:
+            comparison = job_comparison(first=first, second=second)
+            context.update(comparison=comparison, comparison_data=comparison.to_dict())
+    return render(request, "dashboard/compare.html", _page(context, "compare"))
+
+
+@login_required
+@require_GET
+def versions(request: HttpRequest) -> HttpResponse:
+    context = {"groups": versions_by_dataset(user=request.user)}
+    return render(request, "dashboard/versions.html", _page(context, "versions"))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def try_it(request: HttpRequest) -> HttpResponse:
+    """Recommendations for a typed history from a dataset's active version (a GET form: shareable links)."""
+    user = request.user
+    choices = datasets_with_active_version(user=user)
+    asked = request.GET.get("dataset")
+    if asked and not any(str(d.pk) == asked for d in choices):
+        choices.append(dataset_get(user=user, dataset_id=asked))  # 404 unless visible; error below if idle
+    submitted = "history" in request.GET
+    form = TryForm(
+        request.GET if submitted else None,
+        datasets=choices,
+        initial={"dataset": asked or (choices[0].pk if choices else None)},
+    )
+    selected = next((d for d in choices if str(d.pk) == str(form["dataset"].value())), None)
+    version, result, error = None, None, ""
+    if selected is not None:
+        try:
+            version = model_version_active(user=user, dataset_id=selected.pk)
+            if submitted and form.is_valid():
+                data = form.cleaned_data
+                result = serving_recommend(
+                    version=version, history=data["history"], k=data["k"], exclude_seen=data["exclude_seen"]
+                )
+        except NotFoundError:
+            raise
+        except ApplicationError as exc:
+            error = exc.message
+    context = {
+        "form": form,
+        "selected": selected,
+        "version": version,
+        "result": result,
+        "error": error,
+        "rows": list(zip(result.items, result.scores, strict=True)) if result else [],
+        "examples": dataset_example_histories(selected) if selected is not None else [],
+    }
+    return render(request, "dashboard/try.html", _page(context, "try"))
+
+
+def _page(context: dict[str, Any], name: str) -> dict[str, Any]:
+    """Every page's ``<main data-page>`` and the nav's highlighted entry."""
+    return {**context, "page": name}
+
+
+def _int(text: Any, default: int) -> int:
+    try:
+        return max(1, int(text))
+    except (TypeError, ValueError):
+        return default
+
+
+def _jobs_table_context(rows: Any, url: str, limit: int) -> dict[str, Any]:
+    rows = list(rows)
+    return {
+        "job_rows": [(j, job_run_percent(j)) for j in rows],
+        "jobs_poll": jobs_any_active(rows),
+        "jobs_url": url,
+        "jobs_limit": limit,
+    }
+
+
+def _job_summary_context(job: Any) -> dict[str, Any]:
+    partner = comparison_partner(job)
+    return {
+        "job": job,
+        "stage_rows": job_stage_rows(job),
+        "stage_metrics": STAGE_METRICS,
+        "final_metrics": FINAL_METRICS,
+        "version": getattr(job, "version", None),
+        "partner": partner,
+        "active": job.status in job.ACTIVE,
+    }
+
+
+# -- actions ------------------------------------------------------------------------------------
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    """Where an action returns to: the page it was posted from (``next`` or the referrer), if ours."""
+    for target in (request.POST.get("next"), request.META.get("HTTP_REFERER")):
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+    return resolve_url(fallback)
+
+
+def _action(
+    request: HttpRequest, run: Callable[[], str | None], success: str, fallback: str = "dashboard:home"
+) -> HttpResponse:
+    """Run a service; say how it went. ``run`` may name the page to show next (e.g. the new job's)."""
+    try:
+        target = run()
+        messages.success(request, success)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        target = None
+    return redirect(target or _back(request, fallback))
 
 
 def _json_field(request: HttpRequest, name: str) -> dict | None:
@@ -51,52 +296,74 @@ def _json_field(request: HttpRequest, name: str) -> dict | None:
         raise ApplicationError(f"{name} is not valid JSON: {exc}") from None
 
 
-def _action(request: HttpRequest, run, success: str) -> HttpResponse:
-    try:
-        run()
-        messages.success(request, success)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    return redirect("dashboard:home")
-
-
 @login_required
 @require_POST
 def dataset_upload(request: HttpRequest) -> HttpResponse:
-    def run():
+    def run() -> str:
         if upload_too_large(request):
             raise ApplicationError("the file is larger than the upload limit")
         upload = request.FILES.get("file")
         if upload is None:
             raise ApplicationError("choose a file to upload")
         parent = request.POST.get("parent")
-        dataset_create(
+        created = dataset_create(
             owner=request.user,
             upload=upload,
             name=request.POST.get("name", ""),
             read_options=_json_field(request, "read_options"),
             parent=dataset_get(user=request.user, dataset_id=parent) if parent else None,
         )
+        return reverse("dashboard:dataset", args=[created.pk])
 
-    return _action(request, run, "uploaded; parsing has started")
+    return _action(request, run, "uploaded; parsing has started", "dashboard:datasets")
 
 
 @login_required
 @require_POST
 def dataset_parse(request: HttpRequest, dataset_id: int) -> HttpResponse:
-    def run():
-        dataset = dataset_get(user=request.user, dataset_id=dataset_id)
-        dataset_parse_retry(dataset=dataset, read_options=_json_field(request, "read_options"))
+    def run() -> None:
+        item = dataset_get(user=request.user, dataset_id=dataset_id)
+        dataset_parse_retry(dataset=item, read_options=_json_field(request, "read_options"))
 
-    return _action(request, run, "parsing again")
+    return _action(request, run, "parsing again", "dashboard:datasets")
+
+
+@login_required
+@require_POST
+def dataset_retrain(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    def run() -> str:
+        item = dataset_get(user=request.user, dataset_id=dataset_id)
+        created = training_job_retrain(owner=request.user, dataset=item)
+        return reverse("dashboard:job", args=[created.pk])
+
+    return _action(request, run, "retraining with StackRec: the serving model, stacked deeper, on all data")
+
+
+@login_required
+@require_POST
+def dataset_rollback(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    def run() -> None:
+        model_version_rollback(dataset=dataset_get(user=request.user, dataset_id=dataset_id))
+
+    return _action(request, run, "rolled back to the version that was active before", "dashboard:versions")
 
 
 @login_required
 @require_POST
 def job_create(request: HttpRequest) -> HttpResponse:
-    def run():
-        dataset = dataset_get(user=request.user, dataset_id=request.POST.get("dataset"))
-        training_job_create(owner=request.user, dataset=dataset, config=_json_field(request, "config") or {})
+    """Train from a preset, or from the JSON in the form when the preset is "custom" (or not sent)."""
+
+    def run() -> str:
+        item = dataset_get(user=request.user, dataset_id=request.POST.get("dataset"))
+        preset = request.POST.get("preset") or presets.CUSTOM
+        if preset == presets.CUSTOM:
+            config = _json_field(request, "config") or {}
+        elif preset in presets.PRESETS:
+            config = presets.preset_config(preset)
+        else:
+            raise ApplicationError(f"unknown preset {preset!r}")
+        created = training_job_create(owner=request.user, dataset=item, config=config)
+        return reverse("dashboard:job", args=[created.pk])
 
     return _action(request, run, "training job queued")
 
@@ -104,18 +371,27 @@ def job_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    return _action(
-        request,
-        lambda: training_job_cancel(job=training_job_get(user=request.user, job_id=job_id)),
-        "cancel requested",
-    )
+    def run() -> None:
+        training_job_cancel(job=training_job_get(user=request.user, job_id=job_id))
+
+    return _action(request, run, "cancel requested", "dashboard:jobs")
 
 
 @login_required
 @require_POST
 def version_activate(request: HttpRequest, version_id: int) -> HttpResponse:
-    return _action(
-        request,
-        lambda: model_version_activate(version=model_version_get(user=request.user, version_id=version_id)),
-        "version activated",
-    )
+    def run() -> None:
+        model_version_activate(version=model_version_get(user=request.user, version_id=version_id))
+
+    return _action(request, run, "version activated", "dashboard:versions")
+
+
+@login_required
+@require_POST
+def version_retrain(request: HttpRequest, version_id: int) -> HttpResponse:
+    def run() -> str:
+        version = model_version_get(user=request.user, version_id=version_id)
+        created = training_job_retrain(owner=request.user, version=version)
+        return reverse("dashboard:job", args=[created.pk])
+
+    return _action(request, run, "retraining with StackRec: this version, stacked deeper, on all the data")

@@ -1,0 +1,150 @@
+"""Reads the dashboard pages need beyond the domain selectors: overview counts, groupings, page-ready rows.
+
+Everything here builds on the domain selectors, so a user sees exactly what the API shows them
+(their own objects, everything for staff).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+
+from webapp.datasets.models import Dataset
+from webapp.datasets.selectors import dataset_list
+from webapp.registry.models import ModelVersion
+from webapp.registry.selectors import model_version_list
+from webapp.training.models import TrainingJob
+from webapp.training.selectors import training_job_list
+
+# The validation metrics the job page plots and the stage timeline lists, in that order.
+CURVE_METRICS = ("mrr@5", "ndcg@10")
+STAGE_METRICS = ("mrr@5", "ndcg@10", "hr@10")
+# Final validation/test metrics and the compare page's test columns.
+FINAL_METRICS = ("hr@5", "ndcg@5", "mrr@5", "hr@10", "ndcg@10", "mrr@10")
+
+
+def overview_counts(*, user: Any) -> dict[str, int]:
+    """Numbers for the overview's tiles."""
+    jobs = training_job_list(user=user)
+    versions = model_version_list(user=user)
+    return {
+        "datasets": dataset_list(user=user).count(),
+        "jobs": jobs.count(),
+        "active_jobs": jobs.filter(status__in=TrainingJob.ACTIVE).count(),
+        "versions": versions.count(),
+        "active_versions": versions.filter(is_active=True).count(),
+    }
+
+
+def jobs_any_active(jobs: list[TrainingJob]) -> bool:
+    """Whether a job table still changes (and so is polled)."""
+    return any(job.status in TrainingJob.ACTIVE for job in jobs)
+
+
+def dataset_increments(*, user: Any, dataset: Dataset) -> QuerySet[Dataset]:
+    """The increments appended to ``dataset`` that ``user`` may see, newest first."""
+    return dataset_list(user=user).filter(parent=dataset)
+
+
+def datasets_with_active_version(*, user: Any) -> list[Dataset]:
+    """The datasets ``user`` may query on the try-it page (those with a version serving)."""
+    return list(dataset_list(user=user).filter(versions__is_active=True).distinct())
+
+
+def jobs_finished(*, user: Any) -> list[TrainingJob]:
+    """Succeeded jobs, newest first: the runs the compare page offers."""
+    return list(training_job_list(user=user).filter(status=TrainingJob.Status.SUCCEEDED)[:200])
+
+
+def versions_by_dataset(*, user: Any) -> list[tuple[Dataset, list[ModelVersion]]]:
+    """Visible versions grouped by dataset (newest dataset first), each group newest version first."""
+    versions = model_version_list(user=user).order_by("-dataset_id", "-number")
+    return [
+        (group[0].dataset, group)
+        for group in (list(g) for _, g in itertools.groupby(versions, key=lambda v: v.dataset_id))
+    ]
+
+
+def dataset_example_histories(dataset: Dataset, *, limit: int = 4) -> list[dict[str, Any]]:
+    """Histories to click on the try-it page: the preview's events grouped by user, in log order."""
+    events = (dataset.preview or {}).get("events") or []
+    histories: dict[str, list[str]] = {}
+    for event in events:
+        histories.setdefault(str(event["user"]), []).append(str(event["item"]))
+    return [
+        {"user": user, "items": items, "text": " ".join(items)}
+        for user, items in list(histories.items())[:limit]
+    ]
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One stage of a run as the timeline shows it (1-based number; ``wall_s`` is the stage's own time)."""
+
+    number: int
+    blocks: int
+    steps: int | None
+    wall_s: float | None
+    stopped_by: str = ""
+    note: str = ""
+    best: dict[str, float] = field(default_factory=dict)
+    running: bool = False
+    share: float = 0.0  # percent of the run's time, for the bar
+
+
+def job_stage_rows(job: TrainingJob) -> list[StageRow]:
+    """The stage timeline: the final report once the run ended, else the finished stages and the current."""
+    if job.stages:
+        rows = [
+            StageRow(
+                number=int(s["stage"]) + 1,
+                blocks=s["blocks"],
+                steps=s.get("steps"),
+                wall_s=s.get("wall_s"),
+                stopped_by=s.get("stopped_by", ""),
+                note=s.get("note", ""),
+                best=dict(s.get("best") or {}),
+            )
+            for s in job.stages
+        ]
+    else:
+        progress = job.progress or {}
+        finished = progress.get("finished_stages") or []
+        rows = [
+            StageRow(number=s["stage"], blocks=s["blocks"], steps=s.get("steps"), wall_s=s.get("wall_s"))
+            for s in finished
+        ]
+        current = progress.get("stage")
+        if job.status in TrainingJob.ACTIVE and current and current not in {r.number for r in rows}:
+            started = sum(r.wall_s or 0.0 for r in rows)
+            rows.append(
+                StageRow(
+                    number=current,
+                    blocks=progress.get("blocks") or 0,
+                    steps=progress.get("step"),
+                    wall_s=max(0.0, (progress.get("elapsed_s") or 0.0) - started),
+                    best=dict(progress.get("metrics") or {}),
+                    running=True,
+                )
+            )
+    total = sum(r.wall_s or 0.0 for r in rows)
+    return [
+        StageRow(**{**row.__dict__, "share": round(100.0 * (row.wall_s or 0.0) / total, 1) if total else 0.0})
+        for row in rows
+    ]
+
+
+def job_run_percent(job: TrainingJob) -> float:
+    """How far the whole run is, in percent: finished stages plus the current stage's share of its steps."""
+    if job.status == TrainingJob.Status.SUCCEEDED:
+        return 100.0
+    progress = job.progress or {}
+    stages, stage = progress.get("stages") or 0, progress.get("stage") or 0
+    if not stages or not stage:
+        return 0.0
+    planned = progress.get("planned_steps") or 0
+    within = min(1.0, (progress.get("step") or 0) / planned) if planned else 0.0
+    return round(min(100.0, 100.0 * (stage - 1 + within) / stages), 1)

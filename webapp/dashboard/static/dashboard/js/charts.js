@@ -1,0 +1,165 @@
+/* Charts of the dashboard on the vendored Chart.js: line charts against wall time with stage
+ * boundaries drawn as dashed vertical lines, the sequence-length histogram, and the comparison chart.
+ *
+ * Charts whose data is in the page declare it: <canvas data-chart="histogram|compare"
+ * data-source="<id of a json_script element>">. The job page builds its own through
+ * StudioCharts.lineChart (see live-job.js).
+ */
+(function () {
+  "use strict";
+
+  const COLORS = ["#2563eb", "#ea580c", "#16a34a", "#7c3aed", "#db2777"];
+  const GRID = "rgba(0, 0, 0, 0.06)";
+
+  // Draws chart.$stageLines = [{x, label, color}] as dashed vertical lines with their label on top.
+  const stageLines = {
+    id: "stageLines",
+    afterDraw(chart) {
+      const lines = chart.$stageLines || [];
+      if (!lines.length) return;
+      const { ctx, chartArea, scales } = chart;
+      ctx.save();
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.textBaseline = "top";
+      lines.forEach((line, i) => {
+        const px = scales.x.getPixelForValue(line.x);
+        if (!Number.isFinite(px) || px < chartArea.left || px > chartArea.right) return;
+        ctx.strokeStyle = line.color || "#6b7280";
+        ctx.fillStyle = line.color || "#374151";
+        ctx.lineWidth = 1;
+        ctx.setLineDash([5, 4]);
+        ctx.beginPath();
+        ctx.moveTo(px, chartArea.top);
+        ctx.lineTo(px, chartArea.bottom);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        if (line.label) {
+          const width = ctx.measureText(line.label).width;
+          const x = px + 4 + width > chartArea.right ? px - 4 - width : px + 4;
+          ctx.fillText(line.label, x, chartArea.top + 2 + (line.row ?? i % 2) * 13);
+        }
+      });
+      ctx.restore();
+    },
+  };
+
+  function lineChart(canvas, { datasets, yTitle, yMin }) {
+    const chart = new Chart(canvas, {
+      type: "line",
+      data: {
+        datasets: datasets.map((d, i) => ({
+          label: d.label,
+          data: d.data || [],
+          borderColor: d.color || COLORS[i % COLORS.length],
+          backgroundColor: d.color || COLORS[i % COLORS.length],
+          borderWidth: 2,
+          pointRadius: d.pointRadius ?? 0,
+          pointHoverRadius: 4,
+          tension: 0,
+          spanGaps: true,
+        })),
+      },
+      options: {
+        animation: false,
+        parsing: false,
+        normalized: true,
+        maintainAspectRatio: false,
+        interaction: { mode: "nearest", intersect: false, axis: "x" },
+        scales: {
+          x: {
+            type: "linear",
+            min: 0,
+            title: { display: true, text: "wall time (s)" },
+            grid: { color: GRID },
+          },
+          y: {
+            title: { display: Boolean(yTitle), text: yTitle || "" },
+            grid: { color: GRID },
+            ...(yMin === undefined ? {} : { min: yMin }),
+          },
+        },
+        plugins: {
+          legend: { display: datasets.length > 1, position: "bottom" },
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? `${items[0].parsed.x.toFixed(1)} s` : ""),
+              label: (item) => `${item.dataset.label}: ${item.parsed.y.toFixed(4)}`,
+            },
+          },
+        },
+      },
+      plugins: [stageLines],
+    });
+    chart.$stageLines = [];
+    return chart;
+  }
+
+  function histogram(canvas, bins) {
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: bins.map((b) => (b.lo === b.hi ? String(b.lo) : `${b.lo}–${b.hi}`)),
+        datasets: [{ label: "sequences", data: bins.map((b) => b.count), backgroundColor: COLORS[0] }],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: {
+          x: { title: { display: true, text: "events per sequence" }, grid: { display: false } },
+          y: { title: { display: true, text: "sequences" }, beginAtZero: true, grid: { color: GRID } },
+        },
+        plugins: { legend: { display: false } },
+      },
+    });
+  }
+
+  // The depth a stage boundary leads to: the blocks of the run's first point after it.
+  function boundaries(stageEnds, curve, color, prefix, row) {
+    return stageEnds
+      .map((end) => {
+        const next = curve.find((p) => p.t > end.t && p.blocks !== end.blocks);
+        return next ? { x: end.t, label: `${prefix}${next.blocks} blocks`, color, row } : null;
+      })
+      .filter(Boolean);
+  }
+
+  function compare(canvas, data) {
+    const runs = data.runs || [];
+    const chart = lineChart(canvas, {
+      yTitle: `validation ${String(data.metric || "").toUpperCase()}`,
+      datasets: runs.map((run, i) => ({
+        label: run.label,
+        color: COLORS[i],
+        pointRadius: 2,
+        data: run.curve.map((p) => ({ x: p.t, y: p.value })),
+      })),
+    });
+    chart.$stageLines = runs.flatMap((run, i) =>
+      boundaries(run.stage_ends || [], run.curve || [], COLORS[i], runs.length > 1 ? `${"AB"[i]}: ` : "", i),
+    );
+    chart.options.plugins.legend.display = true;
+    chart.update("none");
+    return chart;
+  }
+
+  function readJson(id) {
+    const element = id && document.getElementById(id);
+    return element ? JSON.parse(element.textContent) : null;
+  }
+
+  // Build the declared charts not built yet (on load, and after htmx swapped content in).
+  function init(root) {
+    root.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
+      if (canvas.$chart) return;
+      const data = readJson(canvas.dataset.source);
+      if (data === null) return;
+      if (canvas.dataset.chart === "histogram") canvas.$chart = histogram(canvas, data);
+      else if (canvas.dataset.chart === "compare") canvas.$chart = compare(canvas, data);
+    });
+  }
+
+  window.StudioCharts = { COLORS, lineChart, histogram, compare, stageLines };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => init(document));
+  else init(document);
+  document.addEventListener("htmx:afterSettle", () => init(document));
+})();
