@@ -2,17 +2,15 @@
 
 The workers are started with the commands docker-compose runs (``-Q default`` and ``-Q gpu --pool
 solo --concurrency 1``), against the real Redis on this machine and against the embedded broker
-(kombu's SQLAlchemy transport on a SQLite file). They share the test database and media folder.
+(kombu's SQLAlchemy transport on a SQLite file). They share the test database and media folder
+(tests/webapp/workers.py, which the browser tests use too).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -20,21 +18,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 from django.conf import settings
-from django.db import connection
 
 from tests.webapp.conftest import TINY_CONFIG
-from webapp.config.celery_app import app as celery_app
-from webapp.config.settings.base import redis_reachable
+from tests.webapp.workers import REPO, Workers, compose_command, database_url, worker_group
 from webapp.registry.models import ModelVersion
 from webapp.training.models import TrainingJob
 
-REPO = Path(__file__).resolve().parents[3]
-REDIS_URL = os.environ.get("STUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SLICE_LINES = 3000  # ml-100k events used here: ~900 items, trains in seconds
 
 pytestmark = [
@@ -46,112 +38,15 @@ pytestmark = [
 ]
 
 
-def _database_url() -> str:
-    """The test database as a URL the worker processes can open."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Workers:
-    """Celery worker subprocesses for one broker; logs go to files shown when a test fails."""
-
-    def __init__(self, broker: str, root: Path) -> None:
-        self.broker, self.root = broker, root
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "webapp.config.settings.local",
-            "DATABASE_URL": _database_url(),
-            "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "DJANGO_VAR_DIR": str(root / "var"),
-            "CELERY_BROKER_URL": broker,
-            "DJANGO_JOB_HEARTBEAT_INTERVAL_S": "0.5",
-            "TRAINER_THREADS": "1",
-            "PYTHONPATH": str(REPO),
-        }
-
-    def start(self, service: str) -> subprocess.Popen:
-        """Start the worker as docker-compose's ``service`` does, with this interpreter's celery."""
-        command = compose_command(service)
-        assert command[0] == "celery"
-        log = open(self.root / f"{service}.log", "ab")  # noqa: SIM115 (lives as long as the process)
-        process = subprocess.Popen(
-            [sys.executable, "-m", *command], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.processes[service] = process
-        return process
-
-    def kill(self, service: str) -> None:
-        process = self.processes.pop(service)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            process.send_signal(signal.SIGQUIT)  # cold shutdown: nothing of value is running any more
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.processes.clear()
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.root.glob("worker-*.log"))
-        )
-
-
-def compose_command(service: str) -> list[str]:
-    """The command docker-compose.yml runs for ``service``, as an argument list."""
-    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    return shlex.split(compose["services"][service]["command"])
-
-
-def _use_broker(url: str) -> None:
-    """Point this process's Celery app (which sends the tasks) at ``url``."""
-    celery_app.conf.broker_url = url
-    celery_app.conf.broker_transport_options = {}
-    celery_app._after_fork()  # drop pooled connections to the previous broker
-
-
-@contextlib.contextmanager
-def _workers(kind: str, root: Path) -> Iterator[Workers]:
-    """A worker group on the real Redis ("redis") or on the embedded SQLite broker ("embedded")."""
-    if kind == "redis":
-        if not redis_reachable(REDIS_URL):
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"Redis at {REDIS_URL} is not reachable under CI")
-            pytest.skip(f"Redis at {REDIS_URL} is not reachable")
-        import redis
-
-        redis.Redis.from_url(REDIS_URL).flushdb()  # a database of its own: no messages of other runs
-        broker = REDIS_URL
-    else:
-        broker = f"sqla+sqlite:///{root / 'broker.sqlite3'}"
-    previous = celery_app.conf.broker_url
-    _use_broker(broker)
-    group = Workers(broker, root)
-    try:
-        yield group
-    finally:
-        group.stop()
-        _use_broker(previous)
-        print(group.logs())  # pytest shows it when the test failed
-
-
 @pytest.fixture(params=["redis", "embedded"])
 def workers(request, tmp_path) -> Iterator[Workers]:
-    with _workers(request.param, tmp_path) as group:
+    with worker_group(request.param, tmp_path) as group:
         yield group
 
 
 @pytest.fixture
 def embedded_workers(tmp_path) -> Iterator[Workers]:
-    with _workers("embedded", tmp_path) as group:
+    with worker_group("embedded", tmp_path) as group:
         yield group
 
 
@@ -279,7 +174,7 @@ def test_gunicorn_with_production_settings_serves_the_api_and_static_files(
         "DJANGO_SECRET_KEY": "integration-test-" + "x" * 50,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         "DJANGO_VAR_DIR": str(tmp_path / "var"),
