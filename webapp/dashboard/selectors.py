@@ -44,6 +44,11 @@ def jobs_any_active(jobs: list[TrainingJob]) -> bool:
     return any(job.status in TrainingJob.ACTIVE for job in jobs)
 
 
+def datasets_any_parsing(datasets: list[Dataset]) -> bool:
+    """Whether a dataset table still changes (and so is polled)."""
+    return any(d.status in (Dataset.Status.PENDING, Dataset.Status.PARSING) for d in datasets)
+
+
 def dataset_increments(*, user: Any, dataset: Dataset) -> QuerySet[Dataset]:
     """The increments appended to ``dataset`` that ``user`` may see, newest first."""
     return dataset_list(user=user).filter(parent=dataset)
@@ -57,6 +62,13 @@ def datasets_with_active_version(*, user: Any) -> list[Dataset]:
 def jobs_finished(*, user: Any) -> list[TrainingJob]:
     """Succeeded jobs, newest first: the runs the compare page offers."""
     return list(training_job_list(user=user).filter(status=TrainingJob.Status.SUCCEEDED)[:200])
+
+
+def comparison_measured_run(comparison: Any) -> Any:
+    """The run whose speed a comparison measures: the one that is not the reference (None without one)."""
+    if comparison.reference is None:
+        return None
+    return next((run for run in comparison.runs if run is not comparison.reference), None)
 
 
 def versions_by_dataset(*, user: Any) -> list[tuple[Dataset, list[ModelVersion]]]:

@@ -27,8 +27,10 @@ from webapp.dashboard.selectors import (
     CURVE_METRICS,
     FINAL_METRICS,
     STAGE_METRICS,
+    comparison_measured_run,
     dataset_example_histories,
     dataset_increments,
+    datasets_any_parsing,
     datasets_with_active_version,
     job_run_percent,
     job_stage_rows,
@@ -75,7 +77,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def datasets(request: HttpRequest) -> HttpResponse:
     rows = list(dataset_list(user=request.user)[:LIST_LIMIT])
-    context = {"datasets": rows, "parents": [d for d in rows if d.status == Dataset.Status.READY]}
+    context = {
+        "datasets": rows,
+        "parents": [d for d in rows if d.status == Dataset.Status.READY],
+        "parsing": datasets_any_parsing(rows),
+    }
     return render(request, "dashboard/datasets.html", _page(context, "datasets"))
 
 
@@ -172,7 +178,11 @@ def compare(request: HttpRequest) -> HttpResponse:
             context["error"] = "pick two different jobs"
         else:
             comparison = job_comparison(first=first, second=second)
-            context.update(comparison=comparison, comparison_data=comparison.to_dict())
+            context.update(
+                comparison=comparison,
+                comparison_data=comparison.to_dict(),
+                measured=comparison_measured_run(comparison),
+            )
     return render(request, "dashboard/compare.html", _page(context, "compare"))
 
 

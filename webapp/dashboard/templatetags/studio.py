@@ -43,10 +43,11 @@ def seconds(value: Any) -> str:
 
 @register.filter
 def unix_time(value: Any) -> str:
-    """A Unix timestamp from a log as a UTC date and time; other numbers (event indices) as they are."""
+    """A log's Unix timestamp (seconds or milliseconds) as a UTC date and time; other numbers as they are."""
     if value is None or value == "":
         return "–"
     number = float(value)
-    if 946_684_800 <= number <= 4_102_444_800:  # 2000-01-01 … 2100-01-01: seconds since the epoch
-        return datetime.fromtimestamp(number, tz=UTC).strftime("%Y-%m-%d %H:%M")
-    return f"{number:g}"
+    for scale in (1, 1000):  # 1973-03 … 2100-01 in seconds, then in milliseconds
+        if 1e8 * scale <= number <= 4.1e9 * scale:
+            return datetime.fromtimestamp(number / scale, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    return str(int(number)) if number.is_integer() else f"{number:g}"

@@ -6,20 +6,27 @@
 (function () {
   "use strict";
 
-  function presets() {
-    document.querySelectorAll("select[data-preset-source]").forEach((select) => {
-      const source = document.getElementById(select.dataset.presetSource);
-      const box = document.getElementById(select.dataset.presetTarget);
-      if (!source || !box) return;
-      const configs = JSON.parse(source.textContent);
-      select.addEventListener("change", () => {
-        if (select.value in configs) box.value = configs[select.value];
-      });
-      box.addEventListener("input", () => {
-        if (box.value !== configs[select.value]) select.value = "custom";
-      });
-    });
+  // Delegated from the document: htmx may swap the form in after the page loaded.
+  function presetParts(element) {
+    const form = element.closest("form");
+    const select = form && form.querySelector("select[data-preset-source]");
+    if (!select) return null;
+    const source = document.getElementById(select.dataset.presetSource);
+    const box = document.getElementById(select.dataset.presetTarget);
+    return source && box ? { select, box, configs: JSON.parse(source.textContent) } : null;
   }
+
+  document.addEventListener("change", (event) => {
+    if (!event.target.matches("select[data-preset-source]")) return;
+    const parts = presetParts(event.target);
+    if (parts && parts.select.value in parts.configs) parts.box.value = parts.configs[parts.select.value];
+  });
+
+  document.addEventListener("input", (event) => {
+    const parts = presetParts(event.target);
+    if (!parts || event.target !== parts.box) return;
+    if (parts.box.value !== parts.configs[parts.select.value]) parts.select.value = "custom";
+  });
 
   document.addEventListener("click", (event) => {
     const button = event.target.closest(".example-history");
@@ -30,7 +37,4 @@
       box.focus();
     }
   });
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", presets);
-  else presets();
 })();

@@ -1,7 +1,7 @@
 /* The job page, live: poll GET /api/v1/jobs/<id>/curve?after=<last point id> about once a second
  * while the job is active, append only the new points to the loss and validation charts, update the
- * status and progress bars, and re-fetch the stage timeline fragment when a stage ends or the status
- * changes. Polling stops when the job has finished (after one last fetch of the remaining points).
+ * status and progress bars, and re-fetch the stage timeline fragment when a stage starts or ends or
+ * the status changes. Polling stops when the job has finished (after one last fetch of the remaining points).
  */
 (function () {
   "use strict";
@@ -35,6 +35,7 @@
   let last = 0;
   let caughtUp = false; // the points that existed when the page loaded have all been drawn
   let status = live.dataset.status;
+  let stage = live.dataset.stage; // the stage the timeline was rendered with
   let totalStages = 0;
   let lossPoints = 0;
   let validPoints = 0;
@@ -168,9 +169,12 @@
     last = data.last;
     redraw();
     const stageEnded = data.points.some((p) => p.kind === "stage");
-    const changed = job.status !== status;
+    const current = String((job.progress || {}).stage || "");
+    const changed = job.status !== status || current !== stage;
     status = job.status;
-    // The page was rendered with the timeline of its time; only later stage ends change it.
+    stage = current;
+    // The page was rendered with the timeline of its time: a new status or stage, or (once the
+    // points from before the page loaded are drawn) a stage end, changes it.
     if (changed || (stageEnded && caughtUp)) refreshSummary();
     if (job.finished) {
       // The API may answer in pages: fetch until nothing is left, then stop.
