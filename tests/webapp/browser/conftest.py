@@ -7,7 +7,7 @@ missing, every browser test is skipped with one line::
 
     browser test skipped: Debian's chromium is not installed (apt-get install chromium)
 
-and under ``CI=true`` the same line is a failure.
+and under ``CI=true`` the same reason is a failure.
 
 Fixtures (combine them; all are per test except ``browser`` and ``real_slice``):
 
@@ -49,7 +49,8 @@ Fixtures (combine them; all are per test except ``browser`` and ``real_slice``):
     ``INCREMENT_EVENTS_PER_USER`` events of the same users, each later than all of that user's
     events in ``first`` (an append for a retrain). Needs ../shared/data (``shared_data``).
 
-A typical test::
+Test modules take Playwright's ``expect`` from here (``from tests.webapp.browser.conftest import
+expect``) so that they still import where playwright is missing. A typical test::
 
     pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -74,6 +75,11 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from tests.webapp.workers import REPO, Workers, redis_available, worker_group
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the ``browser`` fixture skips (fails under CI) with one line
+    expect = None
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -106,10 +112,10 @@ def chromium_path() -> str | None:
 
 
 def _unavailable(reason: str) -> None:
-    """Skip with ``reason``; under ``CI=true`` a missing browser is a failure."""
+    """Skip with ``reason`` on one line; under ``CI=true`` a missing browser is a failure."""
     if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+        pytest.fail(f"browser test cannot run under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"browser test skipped: {reason}")
 
 
 def screenshot_dir() -> Path:
@@ -120,13 +126,13 @@ def screenshot_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _unavailable("browser test skipped: playwright is not installed (pip install -e '.[dev]')")
+    if expect is None:
+        _unavailable("playwright is not installed (pip install -e '.[dev]')")
     executable = chromium_path()
     if executable is None:
-        _unavailable("browser test skipped: Debian's chromium is not installed (apt-get install chromium)")
+        _unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     # Playwright's sync API keeps an event loop in this thread; Django then refuses ORM calls from
     # the test body unless told that this synchronous use is intended.

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
 
+from tests.webapp.browser.conftest import expect
 from webapp.datasets.models import Dataset
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
 
 pytestmark = [
     pytest.mark.slow,
