@@ -187,6 +187,7 @@ def fit(
     checkpoint's ``progress`` (and its optimizer state) as ``resume`` continues that run at the
     step it reached, with the same batch order.
     """
+    entered = time.perf_counter()  # the clock covers setup too (batching, optimiser): it is part of the run
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -217,7 +218,7 @@ def fit(
     if state.step:
         logger.info("resuming at step %d (epoch %d)", state.step, state.epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, planned, offset=state.step))
-    started = time.perf_counter() - state.wall_s
+    started = entered - state.wall_s
     last_event = 0.0
     stopped_by = "epochs"
     loss_sum, loss_n = 0.0, 0

@@ -1,0 +1,174 @@
+"""A user's whole day in the dashboard, in headless Chromium, against real Celery workers.
+
+Log in, upload a slice of ml-100k, start a StackRec job and watch its progress bar move and its
+curves grow without a reload, see it finish with its stage timeline, train a scratch run beside it
+and compare the two, activate a version, get recommendations on the try-it page, append an
+increment and start a retrain from the admin, and compare the retrained model with the version it
+started from. Every page is saved as a screenshot (var/screenshots/, the README shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.webapp.browser.conftest import expect
+from webapp.datasets.models import Dataset
+from webapp.registry.models import ModelVersion
+from webapp.training.models import TrainingJob
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
+]
+
+# Small enough for seconds on one CPU thread, long enough (two stages of 300 steps, a validation
+# every 30) that the page sees the job running and its curves grow.
+TRAIN = {
+    "epochs": 200,
+    "max_steps": 300,
+    "batch_size": 16,
+    "max_len": 20,
+    "eval_every": 30,
+    "patience": 0,
+    "threads": 1,
+    "device": "cpu",
+}
+STACKED = {
+    "model": "nextitnet",
+    "model_options": {"embedding_dim": 16},
+    "schedule": {"start_blocks": 1, "final_blocks": 2, "method": "adjacent", "stage_steps": 300},
+    "train": TRAIN,
+}
+SCRATCH = {
+    "model": "nextitnet",
+    "model_options": {"embedding_dim": 16},
+    "schedule": {"final_blocks": 2, "method": "none"},
+    "train": {**TRAIN, "max_steps": 600},
+}
+JOB_S = 240_000  # ms a tiny job may take on a loaded 2-core machine
+
+
+def _points(page, chart: str) -> int:
+    return int(page.locator(f"#{chart}").get_attribute("data-points") or 0)
+
+
+def _train(page, dataset: Dataset, config: dict) -> int:
+    """Start a job from the dataset page's form with a custom configuration; returns its id."""
+    page.goto(f"/datasets/{dataset.pk}/")
+    form = page.locator("#train-form")
+    form.locator("select[name=preset]").select_option("custom")
+    form.locator("textarea[name=config]").fill(json.dumps(config))
+    form.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
+    return int(re.search(r"/jobs/(\d+)/$", page.url).group(1))
+
+
+def _wait_ready(page, name: str) -> Dataset:
+    """The dataset page refreshes itself while parsing; wait for the numbers to show."""
+    expect(page.locator("main")).to_contain_text("sequences", timeout=JOB_S)
+    dataset = Dataset.objects.get(name=name)
+    assert dataset.status == Dataset.Status.READY, dataset.error
+    return dataset
+
+
+def test_upload_train_watch_compare_activate_try_and_retrain(
+    studio_server, user_page, staff_user_page, user, real_slice, screenshot
+):
+    page = user_page
+
+    # -- upload a real slice ------------------------------------------------------------------
+    page.goto("/datasets/")
+    form = page.locator("#upload-form")
+    form.locator("input[name=file]").set_input_files(real_slice.first)
+    form.locator("input[name=name]").fill("ml-100k slice")
+    form.get_by_role("button", name="upload").click()
+    expect(page).to_have_url(re.compile(r"/datasets/\d+/$"))
+    dataset = _wait_ready(page, "ml-100k slice")
+    expect(page.locator("#length-chart")).to_be_visible()
+    screenshot("dataset")
+
+    # -- a StackRec job, watched live ---------------------------------------------------------
+    stacked_id = _train(page, dataset, STACKED)
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads or navigates
+    status = page.locator("#job-status")
+    expect(status).to_have_attribute("data-status", "RUNNING", timeout=JOB_S)
+    expect(page.locator("#valid-chart")).not_to_have_attribute("data-points", "0", timeout=JOB_S)
+    seen = (_points(page, "valid-chart"), page.locator("#run-progress").get_attribute("value"))
+    screenshot("job-running")
+    deadline = time.monotonic() + JOB_S / 1000
+    while status.get_attribute("data-status") == "RUNNING" and time.monotonic() < deadline:
+        now = (_points(page, "valid-chart"), page.locator("#run-progress").get_attribute("value"))
+        if now[0] > seen[0] and float(now[1]) > float(seen[1]):
+            break
+        time.sleep(0.3)
+    grown = (_points(page, "valid-chart"), page.locator("#run-progress").get_attribute("value"))
+    assert grown[0] > seen[0] and float(grown[1]) > float(seen[1]), (seen, grown)
+    expect(status).to_have_attribute("data-status", "SUCCEEDED", timeout=JOB_S)
+    assert page.evaluate("window.__sameDocument") is True  # all of it without a reload
+    expect(page.locator("#stage-timeline .stage-row")).to_have_count(2)
+    expect(page.locator("#stage-timeline")).to_contain_text("2")
+    assert _points(page, "loss-chart") > 0
+    stacked = TrainingJob.objects.get(pk=stacked_id)
+    assert stacked.status == TrainingJob.Status.SUCCEEDED, stacked.error
+    assert _points(page, "valid-chart") == stacked.points.filter(kind="valid").count()
+    screenshot("job")
+
+    # -- a scratch run beside it, and the comparison ------------------------------------------
+    scratch_id = _train(page, dataset, SCRATCH)
+    expect(page.locator("#job-status")).to_have_attribute("data-status", "SUCCEEDED", timeout=JOB_S)
+    page.goto(f"/compare/?a={stacked_id}&b={scratch_id}")
+    speedup = page.locator("#speedup")
+    expect(speedup).to_be_visible()
+    expect(speedup).to_contain_text(re.compile(r"scratch|reach", re.IGNORECASE))
+    screenshot("compare")
+
+    # -- activate a version, then try it ------------------------------------------------------
+    page.goto("/versions/")
+    scratch_version = ModelVersion.objects.get(job_id=scratch_id)
+    row = page.locator(f'[data-version="{scratch_version.label}"]')
+    expect(row).to_have_attribute("data-active", "false")
+    row.locator("button.activate").click()
+    expect(page.locator(f'[data-version="{scratch_version.label}"]')).to_have_attribute("data-active", "true")
+    screenshot("versions")
+
+    page.goto(f"/try/?dataset={dataset.pk}")
+    page.locator("button.example-history").first.click()
+    assert page.locator("#try-form [name=history]").input_value().strip()
+    page.locator("#try-form button[type=submit]").click()
+    expect(page.locator("#recommendations .rec-row")).to_have_count(10)
+    expect(page.locator("#result-version")).to_have_text(scratch_version.label)
+    screenshot("try")
+
+    # -- an increment, and a retrain started from the admin -----------------------------------
+    page.goto(f"/datasets/{dataset.pk}/")
+    append = page.locator("#append-form")
+    append.locator("input[type=file]").set_input_files(real_slice.increment)
+    append.locator("input[name=name]").fill("ml-100k slice + later events")
+    append.locator("button[type=submit]").click()
+    grown_data = _wait_ready(page, "ml-100k slice + later events")
+    assert grown_data.stats["n_events"] == real_slice.events + real_slice.increment_events
+
+    admin = staff_user_page
+    admin.goto("/admin/datasets/dataset/")
+    admin.locator(f"input[name=_selected_action][value='{dataset.pk}']").check()
+    admin.locator("select[name=action]").select_option("retrain")
+    admin.locator("button[name=index]").click()
+    expect(admin.locator(".messagelist")).to_contain_text(re.compile("retraining jobs queued: 1", re.I))
+    screenshot("admin-retrain", page=admin)
+
+    retrain = TrainingJob.objects.exclude(pk__in=(stacked_id, scratch_id)).get()
+    assert retrain.dataset_id == grown_data.pk and retrain.base_version_id == scratch_version.pk
+    page.goto(f"/jobs/{retrain.pk}/")
+    expect(page.locator("#job-status")).to_have_attribute("data-status", "SUCCEEDED", timeout=JOB_S)
+    version = ModelVersion.objects.get(job_id=retrain.pk)
+    assert version.depth == 4 and version.dataset_id == grown_data.pk  # deeper, on all the data
+    screenshot("job-retrain")
+
+    page.goto(f"/compare/?a={scratch_id}&b={retrain.pk}")
+    expect(page.locator("#speedup")).to_contain_text(scratch_version.label)  # the old one on new test cases
+    screenshot("compare-retrain")
