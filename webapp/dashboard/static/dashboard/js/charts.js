@@ -53,7 +53,8 @@
           borderColor: d.color || COLORS[i % COLORS.length],
           backgroundColor: d.color || COLORS[i % COLORS.length],
           borderWidth: 2,
-          pointRadius: d.pointRadius ?? 0,
+          // Dots only while a line is short enough to need them (a single point has no line).
+          pointRadius: d.pointRadius ?? ((context) => (context.dataset.data.length < 20 ? 2 : 0)),
           pointHoverRadius: 4,
           tension: 0,
           spanGaps: true,

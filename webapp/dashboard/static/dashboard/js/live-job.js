@@ -45,10 +45,12 @@
   function addPoints(points) {
     for (const p of points) {
       if (!(p.stage in stageBlocks)) stageBlocks[p.stage] = p.blocks;
-      if (p.kind === "loss" && p.loss !== null) {
+      // Validation points carry the training loss at that moment too: short runs have few loss points.
+      if ((p.kind === "loss" || p.kind === "valid") && p.loss !== null) {
         lossChart.data.datasets[0].data.push({ x: p.wall_s, y: p.loss });
         lossPoints += 1;
-      } else if (p.kind === "valid" && p.metrics) {
+      }
+      if (p.kind === "valid" && p.metrics) {
         METRICS.forEach(([key], i) => {
           if (key in p.metrics) validChart.data.datasets[i].data.push({ x: p.wall_s, y: p.metrics[key] });
         });
