@@ -19,8 +19,7 @@ from webapp.registry.selectors import model_version_list
 from webapp.training.models import TrainingJob
 from webapp.training.selectors import training_job_list
 
-# The validation metrics the job page plots and the stage timeline lists, in that order.
-CURVE_METRICS = ("mrr@5", "ndcg@10")
+# The best validation metrics the stage timeline lists.
 STAGE_METRICS = ("mrr@5", "ndcg@10", "hr@10")
 # Final validation/test metrics and the compare page's test columns.
 FINAL_METRICS = ("hr@5", "ndcg@5", "mrr@5", "hr@10", "ndcg@10", "mrr@10")

@@ -24,7 +24,6 @@ from webapp.dashboard import presets
 from webapp.dashboard.decorators import not_found_as_404
 from webapp.dashboard.forms import TryForm
 from webapp.dashboard.selectors import (
-    CURVE_METRICS,
     FINAL_METRICS,
     STAGE_METRICS,
     comparison_measured_run,
@@ -67,7 +66,6 @@ def home(request: HttpRequest) -> HttpResponse:
         **_jobs_table_context(
             training_job_list(user=user)[:RECENT],
             reverse("dashboard:jobs-table") + f"?limit={RECENT}",
-            RECENT,
         ),
     }
     return render(request, "dashboard/home.html", _page(context, "home"))
@@ -103,7 +101,7 @@ def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "default_preset": presets.DEFAULT_PRESET,
         "preset_json": presets.preset_json(),
         "default_config": presets.preset_json()[presets.DEFAULT_PRESET],
-        **_jobs_table_context(jobs, reverse("dashboard:jobs-table") + f"?dataset={item.pk}", LIST_LIMIT),
+        **_jobs_table_context(jobs, reverse("dashboard:jobs-table") + f"?dataset={item.pk}"),
     }
     return render(request, "dashboard/dataset.html", _page(context, "dataset"))
 
@@ -112,7 +110,7 @@ def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_GET
 def jobs(request: HttpRequest) -> HttpResponse:
     rows = training_job_list(user=request.user)[:LIST_LIMIT]
-    context = _jobs_table_context(rows, reverse("dashboard:jobs-table"), LIST_LIMIT)
+    context = _jobs_table_context(rows, reverse("dashboard:jobs-table"))
     return render(request, "dashboard/jobs.html", _page(context, "jobs"))
 
 
@@ -127,7 +125,7 @@ def jobs_table(request: HttpRequest) -> HttpResponse:
     limit = min(_int(request.GET.get("limit"), LIST_LIMIT), LIST_LIMIT)
     rows = training_job_list(user=request.user, dataset_id=dataset_id or None)[:limit]
     url = reverse("dashboard:jobs-table") + "?" + request.GET.urlencode()
-    return render(request, "dashboard/_jobs_table.html", _jobs_table_context(rows, url, limit))
+    return render(request, "dashboard/_jobs_table.html", _jobs_table_context(rows, url))
 
 
 @login_required
@@ -140,7 +138,6 @@ def job(request: HttpRequest, job_id: int) -> HttpResponse:
         "run_percent": job_run_percent(item),
         "curve_url": reverse("api:job-curve", args=[item.pk]),
         "summary_url": reverse("dashboard:job-summary", args=[item.pk]),
-        "curve_metrics": CURVE_METRICS,
         "config_json": json.dumps(item.config, indent=2),
     }
     return render(request, "dashboard/job.html", _page(context, "job"))
@@ -202,7 +199,8 @@ def try_it(request: HttpRequest) -> HttpResponse:
     choices = datasets_with_active_version(user=user)
     asked = request.GET.get("dataset")
     if asked and not any(str(d.pk) == asked for d in choices):
-        choices.append(dataset_get(user=user, dataset_id=asked))  # 404 unless visible; error below if idle
+        # another user's dataset is a 404; one of the user's without a serving version says so below
+        choices.append(dataset_get(user=user, dataset_id=asked))
     submitted = "history" in request.GET
     form = TryForm(
         request.GET if submitted else None,
@@ -247,13 +245,13 @@ def _int(text: Any, default: int) -> int:
         return default
 
 
-def _jobs_table_context(rows: Any, url: str, limit: int) -> dict[str, Any]:
+def _jobs_table_context(rows: Any, url: str) -> dict[str, Any]:
+    """A job table and, while one of its jobs is active, the URL its fragment is re-fetched from."""
     rows = list(rows)
     return {
         "job_rows": [(j, job_run_percent(j)) for j in rows],
         "jobs_poll": jobs_any_active(rows),
         "jobs_url": url,
-        "jobs_limit": limit,
     }
 
 
