@@ -308,6 +308,7 @@ class _Progress:
         self.progress: dict[str, Any] = dict(job.progress or {}, attempt=job.attempts)
         self.finished: list[dict[str, Any]] = list(self.progress.get("finished_stages", []))
         self.last_write = 0.0
+        self.pending: list[TrainingPoint] = []  # points not written yet (step events are throttled)
 
     def __call__(self, staged: ScheduleEvent) -> None:
         event = staged.event
@@ -336,16 +337,20 @@ class _Progress:
                 }
             )
             progress["finished_stages"] = self.finished
+        point = self._point(staged)
+        if point is not None:
+            self.pending.append(point)
         now = time.monotonic()
         if event.kind == "step" and now - self.last_write < PROGRESS_WRITE_S:
-            return
+            return  # its loss point waits for the next write
         self.last_write = now
         with transaction.atomic():
             TrainingJob.objects.filter(pk=self.job_id).update(progress=progress, heartbeat_at=timezone.now())
-            self._append_points(staged)
+            TrainingPoint.objects.bulk_create(self.pending)
+        self.pending = []
 
-    def _append_points(self, staged: ScheduleEvent) -> None:
-        """The curve points of this event: a loss point per write, a validation point, a stage end."""
+    def _point(self, staged: ScheduleEvent) -> TrainingPoint | None:
+        """The curve point of this event: training loss, a validation, or a stage end."""
         event = staged.event
         common = {
             "job_id": self.job_id,
@@ -356,16 +361,13 @@ class _Progress:
             "wall_s": round(staged.wall_s, 3),
         }
         Kind = TrainingPoint.Kind
-        points = []
         if event.kind == "step" and event.loss is not None:
-            points.append(TrainingPoint(kind=Kind.LOSS, loss=event.loss, **common))
-        elif event.kind == "eval" and event.metrics:
-            points.append(
-                TrainingPoint(kind=Kind.VALID, loss=event.loss, metrics=dict(event.metrics), **common)
-            )
-        elif event.kind == "end":
-            points.append(TrainingPoint(kind=Kind.STAGE, metrics=dict(event.metrics or {}), **common))
-        TrainingPoint.objects.bulk_create(points)
+            return TrainingPoint(kind=Kind.LOSS, loss=event.loss, **common)
+        if event.kind == "eval" and event.metrics:
+            return TrainingPoint(kind=Kind.VALID, loss=event.loss, metrics=dict(event.metrics), **common)
+        if event.kind == "end":
+            return TrainingPoint(kind=Kind.STAGE, metrics=dict(event.metrics or {}), **common)
+        return None
 
 
 class _CancelCheck:
