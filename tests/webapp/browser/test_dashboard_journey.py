@@ -172,3 +172,10 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     page.goto(f"/compare/?a={scratch_id}&b={retrain.pk}")
     expect(page.locator("#speedup")).to_contain_text(scratch_version.label)  # the old one on new test cases
     screenshot("compare-retrain")
+
+    page.goto("/")
+    expect(page.locator("main")).to_contain_text(version.label)
+    screenshot("home")
+    page.goto("/jobs/")
+    expect(page.locator(".job-row")).to_have_count(3)
+    screenshot("jobs")
