@@ -181,10 +181,10 @@ def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
         comparison.note = f"Job #{other.job.pk} reached {target} at its first validation."
     else:
         comparison.speedup = reference.time_to_best_s / reached
+        verdict = "faster" if comparison.speedup >= 1 else f"slower than {name} here"
         comparison.note = (
             f"Job #{other.job.pk} reached {target} in {reached:.0f} s; {name} took "
-            f"{reference.time_to_best_s:.0f} s: {comparison.speedup:.1f}× "
-            f"{'faster' if comparison.speedup >= 1 else 'as fast'}."
+            f"{reference.time_to_best_s:.0f} s: {comparison.speedup:.1f}× ({verdict})."
         )
     return comparison
 

@@ -47,7 +47,7 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         assert "demo user: demo / " in out and f"running at http://127.0.0.1:{port}/" in out
         for started in (
             "training job #1: nextitnet with StackRec (adjacent), 1 → 2 blocks",
-            "training job #2: nextitnet from scratch, 2 → 2 blocks",
+            "training job #2: nextitnet from scratch, 2 blocks",
             "as an increment of #1",
             "training job #3: nextitnet retrain with StackRec (adjacent), starting from version #1, 2 → 4",
         ):

@@ -122,7 +122,7 @@ def test_comparison_measures_the_speedup_against_the_scratch_run(trained, tiny_c
     comparison = job_comparison(first=stacked, second=scratch)
     assert comparison.reference.job == scratch
     assert comparison.time_to_reach_s == 30 and comparison.speedup == pytest.approx(3.0)
-    assert "3.0× faster" in comparison.note
+    assert "3.0× (faster)" in comparison.note
     assert comparison_partner(scratch) == stacked
     data = comparison.to_dict()
     assert [len(r["curve"]) for r in data["runs"]] == [3, 4]

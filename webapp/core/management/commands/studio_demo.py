@@ -427,10 +427,12 @@ class Command(BaseCommand):
         how = "from scratch" if schedule["method"] == "none" else f"with StackRec ({schedule['method']})"
         if job["config"]["warm_start"]:
             how = f"retrain {how}, starting from version #{job['base_version']}"
-        self.step(
-            f"training job #{job['id']}: {job['config']['model']} {how}, "
-            f"{schedule['start_blocks']} → {schedule['final_blocks']} blocks"
+        depths = (
+            f"{schedule['final_blocks']} blocks"
+            if schedule["start_blocks"] == schedule["final_blocks"]
+            else f"{schedule['start_blocks']} → {schedule['final_blocks']} blocks"
         )
+        self.step(f"training job #{job['id']}: {job['config']['model']} {how}, {depths}")
         job = self.wait(f"/api/v1/jobs/{job['id']}", ("SUCCEEDED", "FAILED", "CANCELLED"), timeout, bar=True)
         if job["status"] != "SUCCEEDED":
             raise CommandError(f"job #{job['id']} ended {job['status']}: {job['error']}")
