@@ -163,7 +163,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"  StackRec beside scratch: {self.base}/compare/?a={stacked['id']}&b={scratch['id']}"
-            + (f"  ({comparison['speedup']:.1f}× faster)" if comparison["speedup"] else "")
+            + (f"  (speedup {comparison['speedup']:.1f}×)" if comparison["speedup"] else "")
         )
         if retrain is not None:
             self.stdout.write(
