@@ -26,11 +26,11 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
 ]
 
-# Small enough for seconds on one CPU thread, long enough (two stages of 300 steps, a validation
-# every 30) that the page sees the job running and its curves grow.
+# Small enough for seconds on one CPU thread, long enough (two stages of 500 steps, a validation
+# every 30) that the page sees the job running and its curves grow over several polls.
 TRAIN = {
     "epochs": 200,
-    "max_steps": 300,
+    "max_steps": 500,
     "batch_size": 16,
     "max_len": 20,
     "eval_every": 30,
@@ -41,14 +41,14 @@ TRAIN = {
 STACKED = {
     "model": "nextitnet",
     "model_options": {"embedding_dim": 16},
-    "schedule": {"start_blocks": 1, "final_blocks": 2, "method": "adjacent", "stage_steps": 300},
+    "schedule": {"start_blocks": 1, "final_blocks": 2, "method": "adjacent", "stage_steps": 500},
     "train": TRAIN,
 }
 SCRATCH = {
     "model": "nextitnet",
     "model_options": {"embedding_dim": 16},
     "schedule": {"final_blocks": 2, "method": "none"},
-    "train": {**TRAIN, "max_steps": 600},
+    "train": {**TRAIN, "max_steps": 1000},
 }
 JOB_S = 240_000  # ms a tiny job may take on a loaded 2-core machine
 
