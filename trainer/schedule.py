@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data.types import Split
@@ -199,6 +201,9 @@ def run_schedule(
             continue
         started = time.perf_counter()
         if model is None:
+            # Seeded here, so a fresh model's weights depend on the seed alone, not on what ran before
+            # in this process (a benchmark's shallow run and a stacked run's first stage start alike).
+            torch.manual_seed(config.seed)
             model = build_model(model_name, dataclasses.replace(model_config, blocks=blocks), split.n_items)
         elif len(model.blocks) < blocks:
             deeper = stack(model, schedule.method)

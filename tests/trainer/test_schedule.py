@@ -133,3 +133,14 @@ def test_remap_items_keeps_known_rows_and_transfer_keeps_blocks():
     moved = transfer_blocks(model, 11)
     assert moved.n_items == 11
     torch.testing.assert_close(moved.blocks[0].conv2.conv.weight, model.blocks[0].conv2.conv.weight)
+
+
+def test_a_fresh_run_starts_from_the_same_weights_whatever_ran_before():
+    """A benchmark's shallow run and a stacked run's first stage train the same model alike."""
+    split = toy_split()
+    shallow = run_schedule("nextitnet", MODEL, split, CONFIG, StackingSchedule(1, 1, method="none"))
+    torch.rand(1000)  # other work in the process moves the global generator
+    stacked = run_schedule(
+        "nextitnet", MODEL, split, CONFIG, StackingSchedule(1, 2, method="adjacent", stage_epochs=3)
+    )
+    assert stacked.stages[0].best == shallow.stages[0].best
