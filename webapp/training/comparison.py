@@ -209,8 +209,6 @@ def comparison_partner(job: TrainingJob) -> TrainingJob | None:
         .exclude(pk=job.pk)
         .order_by("-finished_at", "-pk")
     )
-    scratch = schedule.get("method") == NO_STACKING
-    for candidate in candidates:
-        if (candidate.config.get("schedule", {}).get("method") == NO_STACKING) != scratch:
-            return candidate
-    return None
+    if schedule.get("method") == NO_STACKING:
+        return candidates.exclude(config__schedule__method=NO_STACKING).first()
+    return candidates.filter(config__schedule__method=NO_STACKING).first()

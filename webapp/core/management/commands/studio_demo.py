@@ -385,41 +385,44 @@ class Command(BaseCommand):
     def job(self, dataset: dict[str, Any], config: dict[str, Any], timeout: float) -> dict[str, Any]:
         """A finished job on ``dataset`` with ``config``'s model and schedule (reused, followed, or new)."""
         wanted = config["schedule"]
-        jobs = self.api("GET", f"/api/v1/jobs?dataset={dataset['id']}&page_size=200")["results"]
-        same = [
-            j
-            for j in jobs
-            if j["config"]["model"] == config.get("model", "nextitnet")
-            and not j["config"]["warm_start"]
-            and all(j["config"]["schedule"].get(k) == v for k, v in wanted.items())
-            and j["status"] in ("SUCCEEDED", "PENDING", "RUNNING")
-        ]
-        if same and same[0]["status"] == "SUCCEEDED":
-            self.step(f"training: reusing finished job #{same[0]['id']}")
-            return same[0]
-        if same:
-            job = same[0]
-            self.step(f"training: following job #{job['id']} that is already queued or running")
-        else:
-            job = self.api("POST", "/api/v1/jobs", {"dataset": dataset["id"], "config": config})
-        return self.follow(job, timeout)
+
+        def matches(job: dict[str, Any]) -> bool:
+            return (
+                job["config"]["model"] == config.get("model", "nextitnet")
+                and not job["config"]["warm_start"]
+                and all(job["config"]["schedule"].get(k) == v for k, v in wanted.items())
+            )
+
+        def start() -> dict[str, Any]:
+            return self.api("POST", "/api/v1/jobs", {"dataset": dataset["id"], "config": config})
+
+        return self.finished_job(dataset, matches, start, "training", timeout)
 
     def retrain(self, base: dict[str, Any], grown: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Continual learning: the active version of ``base`` stacked deeper and trained on ``grown``."""
-        jobs = self.api("GET", f"/api/v1/jobs?dataset={grown['id']}&page_size=200")["results"]
-        same = [
-            j
-            for j in jobs
-            if j["config"]["warm_start"] and j["status"] in ("SUCCEEDED", "PENDING", "RUNNING")
-        ]
-        if same and same[0]["status"] == "SUCCEEDED":
-            self.step(f"retrain: reusing finished job #{same[0]['id']}")
-            job = same[0]
-        else:
-            job = same[0] if same else self.api("POST", "/api/v1/jobs/retrain", {"dataset": base["id"]})
-            job = self.follow(job, timeout)
+        job = self.finished_job(
+            grown,
+            lambda job: job["config"]["warm_start"],
+            lambda: self.api("POST", "/api/v1/jobs/retrain", {"dataset": base["id"]}),
+            "retrain",
+            timeout,
+        )
         base_version = self.api("GET", f"/api/v1/versions/{job['base_version']}")
         return {**job, "base_job": base_version["job"]}
+
+    def finished_job(
+        self, dataset: dict[str, Any], matches: Any, start: Any, what: str, timeout: float
+    ) -> dict[str, Any]:
+        """The newest job of ``dataset`` that ``matches``: reused when finished, followed when queued
+        or running; without one, ``start()`` makes it and it is followed to its end."""
+        jobs = self.api("GET", f"/api/v1/jobs?dataset={dataset['id']}&page_size=200")["results"]
+        same = [j for j in jobs if matches(j) and j["status"] in ("SUCCEEDED", "PENDING", "RUNNING")]
+        if same and same[0]["status"] == "SUCCEEDED":
+            self.step(f"{what}: reusing finished job #{same[0]['id']}")
+            return same[0]
+        if same:
+            self.step(f"{what}: following job #{same[0]['id']} that is already queued or running")
+        return self.follow(same[0] if same else start(), timeout)
 
     def follow(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Show ``job``'s progress until it ends; its stages when it succeeded, an error otherwise."""
