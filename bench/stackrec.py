@@ -142,6 +142,11 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
             f"[{gain[1]:+.4f}, {gain[2]:+.4f}] — {verdict}."
         )
     lines.append(f"Target: scratch's best validation MRR@5 {target:.4f} (within 1 % relative).")
+    if scratch.stages[-1].stopped_by == "time_budget":
+        lines.append(
+            f"Scratch stopped on its time budget ({scratch.wall_s:.0f} s), not on a plateau: its best is the "
+            "best within that budget, and the depth verdict above is a verdict on that budget."
+        )
     return "\n".join(lines), summary
 
 

@@ -112,6 +112,18 @@ def train_run(
     return report, result.model
 
 
+def _single_depth_config(config: TrainConfig, schedule: StackingSchedule) -> TrainConfig:
+    """The training config of a run without stacking (scratch, shallow, deployed, pre-trained).
+
+    A time budget is per stage, so a stacked run of n stages may train n budgets' worth; a
+    single-depth run gets the same total, or the race to scratch's best would be run against a
+    scratch model cut off early (and a "speed-up" would only measure the cut).
+    """
+    if not config.time_budget_s:
+        return config
+    return dataclasses.replace(config, time_budget_s=config.time_budget_s * len(schedule.depths()))
+
+
 def _scratch(schedule: StackingSchedule) -> StackingSchedule:
     return dataclasses.replace(schedule, method=NO_STACKING, start_blocks=schedule.final_blocks)
 
@@ -135,12 +147,13 @@ def scenario_ts(
 ) -> list[RunReport]:
     """Training from scratch: shallow alone, deep from scratch, and StackRec with each method."""
     reports = []
-    plans = [(f"scratch-{schedule.final_blocks}", _scratch(schedule))]
+    single = _single_depth_config(config, schedule)
+    plans = [(f"scratch-{schedule.final_blocks}", _scratch(schedule), single)]
     if include_shallow:
-        plans.insert(0, (f"shallow-{schedule.start_blocks}", _shallow(schedule)))
-    plans += [(f"stackrec-{m}", dataclasses.replace(schedule, method=m)) for m in methods]
-    for name, plan in plans:
-        report, _ = train_run(name, model_name, model_config, split, config, plan, on_progress=on_progress)
+        plans.insert(0, (f"shallow-{schedule.start_blocks}", _shallow(schedule), single))
+    plans += [(f"stackrec-{m}", dataclasses.replace(schedule, method=m), config) for m in methods]
+    for name, plan, run_cfg in plans:
+        report, _ = train_run(name, model_name, model_config, split, run_cfg, plan, on_progress=on_progress)
         reports.append(report)
     return reports
 
@@ -197,14 +210,14 @@ def scenario_cl(
     """
     if first_split.vocab != full_split.vocab:
         raise ConfigError("the first chunk and the full data must be indexed in one vocabulary")
-    shallow_plan = _shallow(schedule)
+    single = _single_depth_config(config, schedule)
     deployed, deployed_model = train_run(
         f"deployed-{schedule.start_blocks} (first chunk)",
         model_name,
         model_config,
         first_split,
-        config,
-        shallow_plan,
+        single,
+        _shallow(schedule),
         on_progress=on_progress,
     )
     # What the deployed model scores on the full data's test cases, before any retraining.
@@ -216,7 +229,7 @@ def scenario_cl(
         model_name,
         model_config,
         full_split,
-        config,
+        single,
         _scratch(schedule),
         on_progress=on_progress,
     )
@@ -241,12 +254,13 @@ def scenario_tf(
 ) -> list[RunReport]:
     """Transfer: pre-train ``start_blocks`` on the source, carry the blocks to the target catalogue,
     stack up to ``final_blocks`` and fine-tune there; against ``final_blocks`` on the target alone."""
+    single = _single_depth_config(config, schedule)
     pretrained, source_model = train_run(
         f"pretrained-{schedule.start_blocks} (source)",
         model_name,
         model_config,
         source_split,
-        config,
+        single,
         _shallow(schedule),
         on_progress=on_progress,
     )
@@ -256,7 +270,7 @@ def scenario_tf(
         model_name,
         model_config,
         target_split,
-        config,
+        single,
         _scratch(schedule),
         on_progress=on_progress,
     )

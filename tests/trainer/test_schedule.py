@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,18 @@ def test_ts_scenario_compares_shallow_scratch_and_stacked():
     assert all(len(r.test_ranks) == len(split.test) for r in reports)
     table = comparison_table(reports)
     assert "scratch-2" in table and "speedup" in table and "target: scratch-2" in table
+
+
+def test_runs_without_stacking_get_the_whole_schedules_time_budget():
+    """A 2-stage StackRec run may train two budgets; scratch and shallow must not be cut at one."""
+    split = toy_split()
+    config = dataclasses.replace(CONFIG, epochs=10_000, time_budget_s=0.3)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2)
+    reports = scenario_ts(split, "nextitnet", MODEL, config, schedule, ("preserving",))
+    for report in reports[:2]:  # shallow-1, scratch-2: one stage each
+        assert report.stages[-1].stopped_by == "time_budget"
+        assert report.wall_s >= 0.6
+    assert reports[2].stages[-1].stopped_by == "time_budget" and len(reports[2].stages) == 2
 
 
 def test_first_share_cuts_by_time_or_by_position():
