@@ -15,8 +15,10 @@ process, with the same thread count, and compared on the same test cases:
 Reported per run: test HR/NDCG/MRR@5 and @10 (95 % bootstrap intervals over test cases), total
 training wall time, and the wall time to first reach the scratch model's best validation MRR@5
 within 1 % relative; per StackRec run, the paired-bootstrap difference of test NDCG@10 against
-scratch. If the deep model does not beat the shallow one significantly on a data set, the table
-says so: reaching the deep model's accuracy quickly then says nothing about stacking.
+scratch, and what each stack did to validation MRR@5 (the deeper model's first validation minus
+the stacked model's best). If the deep model does not beat the shallow one significantly on a
+data set, the table says so: reaching the deep model's accuracy quickly then says nothing about
+stacking.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
         f"#### {title}",
         "",
         "| run | blocks | train s | valid MRR@5 | test HR@10 | test NDCG@10 | test MRR@10 | HR@5 | NDCG@5 | "
-        "MRR@5 | to scratch's best | speed-up | NDCG@10 − scratch (paired) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "MRR@5 | to scratch's best | speed-up | NDCG@10 − scratch (paired) | "
+        "valid MRR@5 change at each stack |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict[str, Any] = {"title": title, "target_valid_mrr@5": target, "runs": {}}
     scratch_ndcg = per_case(scratch.test_ranks, "ndcg@10")
@@ -114,17 +117,20 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
             diff = paired_bootstrap_difference(per_case(r.test_ranks, "ndcg@10"), scratch_ndcg)
             paired = f"{diff[0]:+.4f} [{diff[1]:+.4f}, {diff[2]:+.4f}]"
         wall = f"{r.wall_s:.0f}" + (f" (+{r.prior_s:.0f} before)" if r.prior_s else "")
+        changes = r.after_stack_changes(METRIC)
         lines.append(
             f"| {r.name} | {r.blocks} | {wall} | {r.best_valid.get(METRIC, float('nan')):.4f} | "
             f"{' | '.join(cells)} | {' | '.join(small)} | "
             f"{f'{reach:.0f} s' if reach is not None else 'not reached'} | "
-            f"{f'{speedup:.2f}×' if speedup else '—'} | {paired} |"
+            f"{f'{speedup:.2f}×' if speedup else '—'} | {paired} | "
+            f"{' / '.join(f'{c:+.4f}' for c in changes) or '—'} |"
         )
         summary["runs"][r.name] = {
             **r.to_dict(),
             "time_to_target_s": reach,
             "speedup": speedup,
             "ndcg10_minus_scratch": diff,
+            "valid_change_at_each_stack": changes,
         }
     if shallow is not None and len(shallow.test_ranks) == len(scratch.test_ranks):
         gain = paired_bootstrap_difference(scratch_ndcg, per_case(shallow.test_ranks, "ndcg@10"))

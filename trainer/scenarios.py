@@ -69,6 +69,20 @@ class RunReport:
                 return wall
         return None
 
+    def after_stack_changes(self, metric: str) -> list[float]:
+        """Per stack: the first validation of the deeper model minus the best of the model stacked.
+
+        Each stage ends on its best weights, so that best is what was stacked; a negative value is
+        the accuracy a stack cost, measured at the new stage's first validation (after one
+        validation interval of training). A stage after a model trained elsewhere (CL's deployed
+        model, validated on other data) has nothing to compare with and is skipped.
+        """
+        changes = []
+        for before, after in zip(self.stages, self.stages[1:], strict=False):
+            if before.best and after.history:
+                changes.append(after.history[0]["metrics"][metric] - before.best[metric])
+        return changes
+
     def stage_boundaries(self) -> list[float]:
         return [s.start_s for s in self.stages[1:] if s.stopped_by != "initial"]
 

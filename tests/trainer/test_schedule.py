@@ -92,6 +92,12 @@ def test_ts_scenario_compares_shallow_scratch_and_stacked():
     assert all(len(r.test_ranks) == len(split.test) for r in reports)
     table = comparison_table(reports)
     assert "scratch-2" in table and "speedup" in table and "target: scratch-2" in table
+    for report in reports[:2]:
+        assert report.after_stack_changes("mrr@5") == []
+    stacked = reports[2]
+    first_after = stacked.stages[1].history[0]["metrics"]["mrr@5"]
+    before = stacked.stages[0].best["mrr@5"]
+    assert stacked.after_stack_changes("mrr@5") == [pytest.approx(first_after - before)]
 
 
 def test_runs_without_stacking_get_the_whole_schedules_time_budget():
@@ -130,6 +136,7 @@ def test_cl_scenario_stacks_the_deployed_model():
     stacked = reports[-1]
     assert stacked.prior_s == pytest.approx(reports[0].wall_s)
     assert stacked.stages[0].stopped_by == "initial" and stacked.blocks == 2
+    assert stacked.after_stack_changes("mrr@5") == []  # the deployed model was validated on other data
 
 
 def test_remap_items_keeps_known_rows_and_transfer_keeps_blocks():
