@@ -136,6 +136,7 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
         gain = paired_bootstrap_difference(scratch_ndcg, per_case(shallow.test_ranks, "ndcg@10"))
         pays = gain[1] > 0
         summary["depth_pays"] = pays
+        summary["deep_minus_shallow_ndcg10"] = gain
         verdict = "depth pays here"
         if not pays:
             verdict = (
@@ -148,12 +149,57 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
             f"[{gain[1]:+.4f}, {gain[2]:+.4f}] — {verdict}."
         )
     lines.append(f"Target: scratch's best validation MRR@5 {target:.4f} (within 1 % relative).")
+    summary["scratch_stopped_by"] = scratch.stages[-1].stopped_by
     if scratch.stages[-1].stopped_by == "time_budget":
         lines.append(
             f"Scratch stopped on its time budget ({scratch.wall_s:.0f} s), not on a plateau: its best is the "
             "best within that budget, and the depth verdict above is a verdict on that budget."
         )
     return "\n".join(lines), summary
+
+
+def target_verdict(summary: dict[str, Any], method: str) -> str:
+    """The issue's target for one StackRec method: ≥ 3× faster to scratch's best validation MRR@5,
+    test NDCG@10 not significantly below scratch and within 2 % of it; judged only where depth pays."""
+    run = summary["runs"].get(f"stackrec-{method}")
+    if run is None:
+        return "—"
+    if not summary.get("depth_pays"):
+        return "n/a"
+    scratch = next(r for name, r in summary["runs"].items() if name.startswith("scratch"))
+    diff = run["ndcg10_minus_scratch"]
+    fast = (run["speedup"] or 0.0) >= 3.0
+    as_good = diff is not None and diff[2] >= 0 and diff[0] >= -0.02 * scratch["test"]["ndcg@10"]
+    return "met" if fast and as_good else "missed"
+
+
+def overview(summaries: list[dict[str, Any]], methods: tuple[str, ...]) -> str:
+    """One line per comparison: does depth pay, how fast each method got there, and at what accuracy."""
+    names = " / ".join(methods)
+    lines = [
+        "#### Overview",
+        "",
+        f"| comparison | deep − shallow test NDCG@10 | scratch stopped by | speed-up ({names}) | "
+        f"test NDCG@10 − scratch ({names}) | worst valid MRR@5 change at a stack ({names}) | "
+        f"3× target ({names}) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for summary in summaries:
+        runs = [summary["runs"].get(f"stackrec-{m}") for m in methods]
+        gain = summary.get("deep_minus_shallow_ndcg10")
+        gain_text = f"{gain[0]:+.4f} [{gain[1]:+.4f}, {gain[2]:+.4f}]" if gain else "—"
+        speedups = " / ".join(f"{r['speedup']:.2f}×" if r and r["speedup"] else "—" for r in runs)
+        diffs = " / ".join(f"{r['ndcg10_minus_scratch'][0]:+.4f}" if r else "—" for r in runs)
+        drops = " / ".join(
+            f"{min(r['valid_change_at_each_stack']):+.4f}" if r and r["valid_change_at_each_stack"] else "—"
+            for r in runs
+        )
+        verdicts = " / ".join(target_verdict(summary, m) for m in methods)
+        lines.append(
+            f"| {summary['title']} | {gain_text} | {summary['scratch_stopped_by']} | {speedups} | {diffs} | "
+            f"{drops} | {verdicts} |"
+        )
+    return "\n".join(lines)
 
 
 def plot(reports: list[RunReport], path: Path, title: str) -> None:
@@ -285,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, table in depths.items():
         lines.append(f"| {title} | " + ", ".join(f"{b}: {v:.4f}" for b, v in table.items()) + " |")
     sections.append("\n".join(lines))
+    sections.append(overview(summaries, methods))
     header = (
         f"StackRec benchmark — {args.threads} thread(s), device auto, methods {', '.join(methods)}; "
         f"batch {args.batch_size}, Adam 1e-3, stage patience {args.stage_patience}, final patience "
