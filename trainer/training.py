@@ -243,6 +243,27 @@ def fit(
             **extra,
         )
 
+    def validate(train_loss: float) -> None:
+        """Validate, keep the weights if they are the best so far, and tell the caller."""
+        record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
+        improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
+        if improved:
+            state.best = record
+            state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            state.bad_evals = 0
+        else:
+            state.bad_evals += 1
+        logger.info(
+            "step %d epoch %.2f loss %.4f valid %s %.4f%s",
+            state.step,
+            record.epoch,
+            train_loss,
+            metric,
+            record.metrics[metric],
+            " (best)" if improved else "",
+        )
+        emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
+
     while state.epoch < config.epochs and stopped_by == "epochs":
         batcher.epoch = state.epoch  # an epoch's batch order depends only on (seed, epoch)
         for batch_index, (inputs_np, targets_np) in enumerate(batcher):
@@ -287,26 +308,8 @@ def fit(
                 window_sum, window_n = 0.0, 0
 
             if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
-                train_loss = loss_sum / max(loss_n, 1)
+                validate(loss_sum / max(loss_n, 1))
                 loss_sum, loss_n = 0.0, 0
-                record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
-                improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
-                if improved:
-                    state.best = record
-                    state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    state.bad_evals = 0
-                else:
-                    state.bad_evals += 1
-                logger.info(
-                    "step %d epoch %.2f loss %.4f valid %s %.4f%s",
-                    state.step,
-                    record.epoch,
-                    train_loss,
-                    metric,
-                    record.metrics[metric],
-                    " (best)" if improved else "",
-                )
-                emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
                 if checkpoint_path is not None:
                     state.wall_s = time.perf_counter() - started
                     save_checkpoint(
@@ -332,12 +335,12 @@ def fit(
         # its batches done; resuming from it skips them and arrives here.
         state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
-    if state.best is None:  # stopped before the first validation: validate what we have
-        record = _validate(
-            model, valid, config, state, started, loss_sum / max(loss_n, 1), steps_per_epoch, device
-        )
-        state.best = record
-    elif state.best_state is not None:
+    unvalidated = not state.history or state.history[-1].step != state.step
+    if state.best is None or (unvalidated and stopped_by in ("max_steps", "time_budget")):
+        # Stopped between validations by a budget: the steps since the last validation would
+        # otherwise be thrown away with the weights (up to a whole validation interval per stage).
+        validate(loss_sum / max(loss_n, 1))
+    if state.best_state is not None:
         model.load_state_dict(state.best_state)
     wall = time.perf_counter() - started
     result = FitResult(

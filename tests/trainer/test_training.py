@@ -81,6 +81,15 @@ def test_early_stopping_and_should_stop():
     assert result.steps == 3
 
 
+def test_a_budget_stop_between_validations_validates_the_last_steps():
+    """Stopping on a step or time budget must not throw away the steps since the last validation."""
+    split = toy_split()  # 4 steps per epoch
+    config = TrainConfig(epochs=10, batch_size=16, eval_every=3, max_steps=7, patience=0, device="cpu")
+    result = fit(tiny_model(split), split, config)
+    assert result.stopped_by == "max_steps" and result.steps == 7
+    assert [r.step for r in result.history] == [3, 4, 6, 7]
+
+
 def test_progress_events_report_steps_evals_and_the_end():
     split = toy_split()
     events = []
