@@ -251,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage-epochs", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: epoch)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--time-budget", type=float, default=0.0, help="seconds per stage (0: none)")
+    parser.add_argument(
+        "--time-budget", type=float, default=0.0, help="seconds per stage; runs without stacking get stages × it"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--valid-sample", type=int, default=3000, help="validation cases sampled (0: all)")
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))

@@ -122,7 +122,9 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--patience", type=int, default=defaults.patience, help="validations without gain")
     t.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: each epoch)")
     t.add_argument("--metric", default=defaults.metric, help="early-stopping metric, e.g. mrr@5 or ndcg@10")
-    t.add_argument("--time-budget", type=float, default=0.0, help="wall-clock seconds cap (0: none)")
+    t.add_argument(
+        "--time-budget", type=float, default=0.0, help="wall-clock seconds cap per stage (0: none)"
+    )
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: its default)")
     t.add_argument("--seed", type=int, default=0)
