@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: epoch)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
-        "--time-budget", type=float, default=0.0, help="seconds per stage; runs without stacking get stages × it"
+        "--time-budget", type=float, default=0.0, help="seconds per stage (runs without stacking: × stages)"
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--valid-sample", type=int, default=3000, help="validation cases sampled (0: all)")
