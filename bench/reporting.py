@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def interval_text(mean: float, lo: float, hi: float) -> str:
-    """``0.0512 [0.0441, 0.0589]``"""
-    return f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
+def interval_text(mean: float, lo: float, hi: float, *, signed: bool = False) -> str:
+    """``0.0512 [0.0441, 0.0589]``; ``signed`` for differences: ``+0.0064 [+0.0034, +0.0096]``"""
+    spec = "+.4f" if signed else ".4f"
+    return f"{mean:{spec}} [{lo:{spec}}, {hi:{spec}}]"
 
 
 def save_curves_plot(

@@ -115,7 +115,7 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
             diff = None
         else:
             diff = paired_bootstrap_difference(per_case(r.test_ranks, "ndcg@10"), scratch_ndcg)
-            paired = f"{diff[0]:+.4f} [{diff[1]:+.4f}, {diff[2]:+.4f}]"
+            paired = interval_text(*diff, signed=True)
         wall = f"{r.wall_s:.0f}" + (f" (+{r.prior_s:.0f} before)" if r.prior_s else "")
         changes = r.after_stack_changes(METRIC)
         lines.append(
@@ -135,7 +135,7 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
     if shallow is not None and len(shallow.test_ranks) == len(scratch.test_ranks):
         gain = paired_bootstrap_difference(scratch_ndcg, per_case(shallow.test_ranks, "ndcg@10"))
         summary["deep_minus_shallow_ndcg10"] = gain
-        interval = f"{gain[0]:+.4f} [{gain[1]:+.4f}, {gain[2]:+.4f}]"
+        interval = interval_text(*gain, signed=True)
         lines.append("")
         if shallow.name.startswith("deployed"):
             # The deployed model saw only the first chunk: the difference mixes more data with more
@@ -197,7 +197,7 @@ def overview(summaries: list[dict[str, Any]], methods: tuple[str, ...]) -> str:
     for summary in summaries:
         runs = [summary["runs"].get(f"stackrec-{m}") for m in methods]
         gain = summary.get("deep_minus_shallow_ndcg10")
-        gain_text = f"{gain[0]:+.4f} [{gain[1]:+.4f}, {gain[2]:+.4f}]" if gain else "—"
+        gain_text = interval_text(*gain, signed=True) if gain else "—"
         speedups = " / ".join(f"{r['speedup']:.2f}×" if r and r["speedup"] else "—" for r in runs)
         diffs = " / ".join(f"{r['ndcg10_minus_scratch'][0]:+.4f}" if r else "—" for r in runs)
         drops = " / ".join(
