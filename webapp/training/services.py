@@ -488,9 +488,11 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
             metrics=metrics,
             training_time_s=round(result.wall_s, 3),
         )
+        # A dataset's first model answers at once: activated in the same transaction, so whoever
+        # sees the job SUCCEEDED also sees its version serving.
+        if not ModelVersion.objects.filter(dataset=dataset, is_active=True).exists():
+            model_version_activate(version=version)
         finished = _finish(job.pk, Status.SUCCEEDED, metrics=metrics)
-    if not ModelVersion.objects.filter(dataset=dataset, is_active=True).exists():
-        model_version_activate(version=version)  # a dataset's first model answers at once
     logger.info("job #%d: succeeded as %s", job.pk, version.label)
     return finished
 
