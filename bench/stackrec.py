@@ -238,13 +238,14 @@ def step_costs(reports: list[RunReport]) -> dict[int, float]:
     Training shallow first saves time only as far as a shallow step is cheaper than a deep one;
     where the output softmax dominates a step (a full softmax over a large catalogue) it barely is.
     """
-    totals: dict[int, list[float]] = {}
+    seconds: dict[int, float] = {}
+    steps: dict[int, int] = {}
     for r in reports:
         for stage in r.stages:
             if stage.steps:
-                seconds, steps = totals.setdefault(stage.blocks, [0.0, 0])
-                totals[stage.blocks] = [seconds + stage.train_s, steps + stage.steps]
-    return {b: 1000.0 * s / n for b, (s, n) in sorted(totals.items())}
+                seconds[stage.blocks] = seconds.get(stage.blocks, 0.0) + stage.train_s
+                steps[stage.blocks] = steps.get(stage.blocks, 0) + stage.steps
+    return {b: 1000.0 * seconds[b] / steps[b] for b in sorted(steps)}
 
 
 def main(argv: list[str] | None = None) -> int:
