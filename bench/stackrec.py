@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: epoch)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
+        "--lr", type=float, default=1e-3, help="Adam's learning rate for every run (reference: 1e-3)"
+    )
+    parser.add_argument(
         "--time-budget", type=float, default=0.0, help="seconds per stage (runs without stacking: × stages)"
     )
     parser.add_argument("--threads", type=int, default=1)
@@ -285,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
+            lr=args.lr,
             patience=args.patience,
             eval_every=args.eval_every,
             metric=METRIC,
@@ -365,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(overview(summaries, methods))
     header = (
         f"StackRec benchmark — {args.threads} thread(s), device auto, methods {', '.join(methods)}; "
-        f"batch {args.batch_size}, Adam 1e-3, stage patience {args.stage_patience}, final patience "
+        f"batch {args.batch_size}, Adam {args.lr:g}, stage patience {args.stage_patience}, final patience "
         f"{args.patience}; total {time.perf_counter() - started:.0f} s."
     )
     text = header + "\n\n" + "\n\n".join(sections) + "\n"
