@@ -223,6 +223,7 @@ def run_schedule(
             on_progress=forward,
             should_stop=should_stop,
             optimizer_state=optimizer_state,
+            order_stream=stage,
         )
         if result.stopped_by == "cancelled":
             logger.info("cancelled during stage %d; the last finished stage's checkpoint is kept", stage + 1)

@@ -179,13 +179,15 @@ def fit(
     optimizer_state: dict[str, Any] | None = None,
     checkpoint_path: str | Path | None = None,
     resume: dict[str, Any] | None = None,
+    order_stream: int = 0,
 ) -> FitResult:
     """Train ``model`` on ``split.train``, validating on ``split.valid``; the best weights are kept.
 
     ``optimizer_state`` seeds Adam's moments (function-preserving stacking carries them over).
     With ``checkpoint_path`` a checkpoint is written after every validation; passing a loaded
     checkpoint's ``progress`` (and its optimizer state) as ``resume`` continues that run at the
-    step it reached, with the same batch order.
+    step it reached, with the same batch order. ``order_stream`` picks an independent sequence of
+    epoch orders (see :class:`TrainBatcher`); a schedule passes its stage number.
     """
     entered = time.perf_counter()  # the clock covers setup too (batching, optimiser): it is part of the run
     device = resolve_device(config.device)
@@ -199,7 +201,9 @@ def fit(
     windows = make_windows(split.train, config.max_len)
     if len(windows) == 0:
         raise ConfigError("no training windows: every training sequence is shorter than 2 items")
-    batcher = TrainBatcher(windows, config.batch_size, shuffle=True, seed=config.seed, bucket=config.bucket)
+    batcher = TrainBatcher(
+        windows, config.batch_size, shuffle=True, seed=config.seed, bucket=config.bucket, stream=order_stream
+    )
     steps_per_epoch = len(batcher)
     planned = config.epochs * steps_per_epoch
     if config.max_steps:

@@ -57,6 +57,26 @@ def test_run_schedule_reports_each_stage_and_resumes_after_the_last_finished_one
     assert resumed.stages[0].wall_s == result.stages[0].wall_s  # reused, not retrained
 
 
+def test_a_stacked_stage_does_not_replay_the_batches_its_previous_stage_trained_on(monkeypatch):
+    """Each stage draws its epochs' orders from its own stream: after a stack the deeper model
+    meets the data in a new order, as a model trained from scratch would in its next epoch."""
+    import trainer.training
+
+    first_batches = []
+
+    class Recording(trainer.training.TrainBatcher):
+        def __iter__(self):
+            batches = list(super().__iter__())
+            first_batches.append(batches[0][0].tolist())
+            return iter(batches)
+
+    monkeypatch.setattr(trainer.training, "TrainBatcher", Recording)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2, method="preserving", stage_epochs=1)
+    run_schedule("nextitnet", MODEL, toy_split(), dataclasses.replace(CONFIG, epochs=1), schedule)
+    assert len(first_batches) == 2  # one epoch per stage
+    assert first_batches[0] != first_batches[1]
+
+
 def test_cancel_during_a_stage_keeps_the_finished_stages(tmp_path):
     split = toy_split()
     schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="cross", stage_epochs=1)

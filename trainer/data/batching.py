@@ -58,12 +58,21 @@ class TrainBatcher:
     With ``bucket=True`` windows of similar length share a batch (sorted by length with random
     tie-breaking, cut into batches, batch order shuffled), which keeps padding small when lengths
     vary; batches are still random in content among equal lengths and random in order. Each
-    ``iter()`` advances ``epoch``, and the order of an epoch depends only on ``(seed, epoch)``, so
-    setting ``epoch`` when resuming reproduces the interrupted run.
+    ``iter()`` advances ``epoch``, and the order of an epoch depends only on ``(seed, epoch,
+    stream)``, so setting ``epoch`` when resuming reproduces the interrupted run. ``stream`` gives
+    independent sequences of orders under one seed: each stage of a stacking schedule uses its own,
+    so a stacked model does not replay, batch for batch, the epochs its previous stage trained on.
     """
 
     def __init__(
-        self, windows: Sequences, batch_size: int, *, shuffle: bool = True, seed: int = 0, bucket: bool = True
+        self,
+        windows: Sequences,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        bucket: bool = True,
+        stream: int = 0,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
@@ -77,6 +86,7 @@ class TrainBatcher:
         self.shuffle = shuffle
         self.seed = seed
         self.bucket = bucket
+        self.stream = stream
         self.epoch = 0
         self._pairs = lengths - 1  # (input, target) pairs per window
 
@@ -91,7 +101,7 @@ class TrainBatcher:
     def plan(self, epoch: int) -> list[np.ndarray]:
         """Window indices of each batch of ``epoch``, in the order they will be yielded."""
         n = len(self._pairs)
-        rng = np.random.default_rng([self.seed, epoch])
+        rng = np.random.default_rng([self.seed, epoch, self.stream] if self.stream else [self.seed, epoch])
         if self.bucket:
             tie_break = rng.random(n) if self.shuffle else np.arange(n)
             order = np.lexsort((tie_break, self._pairs))
