@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.trainer.test_training import toy_split
+from trainer import training
 from trainer.configs import ConfigError
 from trainer.data.types import SequenceDataset, Sequences, Vocabulary
 from trainer.models import build_model, model_config
@@ -60,17 +61,15 @@ def test_run_schedule_reports_each_stage_and_resumes_after_the_last_finished_one
 def test_a_stacked_stage_does_not_replay_the_batches_its_previous_stage_trained_on(monkeypatch):
     """Each stage draws its epochs' orders from its own stream: after a stack the deeper model
     meets the data in a new order, as a model trained from scratch would in its next epoch."""
-    import trainer.training
-
     first_batches = []
 
-    class Recording(trainer.training.TrainBatcher):
+    class Recording(training.TrainBatcher):
         def __iter__(self):
             batches = list(super().__iter__())
             first_batches.append(batches[0][0].tolist())
             return iter(batches)
 
-    monkeypatch.setattr(trainer.training, "TrainBatcher", Recording)
+    monkeypatch.setattr(training, "TrainBatcher", Recording)
     schedule = StackingSchedule(start_blocks=1, final_blocks=2, method="preserving", stage_epochs=1)
     run_schedule("nextitnet", MODEL, toy_split(), dataclasses.replace(CONFIG, epochs=1), schedule)
     assert len(first_batches) == 2  # one epoch per stage

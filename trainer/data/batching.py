@@ -101,6 +101,8 @@ class TrainBatcher:
     def plan(self, epoch: int) -> list[np.ndarray]:
         """Window indices of each batch of ``epoch``, in the order they will be yielded."""
         n = len(self._pairs)
+        # Stream 0 keeps the two-number key, so checkpoints written before streams existed resume
+        # with the order they were trained on.
         rng = np.random.default_rng([self.seed, epoch, self.stream] if self.stream else [self.seed, epoch])
         if self.bucket:
             tie_break = rng.random(n) if self.shuffle else np.arange(n)
