@@ -87,6 +87,18 @@ def metric_cells(ranks: np.ndarray, metrics: tuple[str, ...]) -> list[str]:
     return cells
 
 
+def change_text(at: float, later: float | None) -> str:
+    return f"{at:+.4f} → {later:+.4f}" if later is not None else f"{at:+.4f} → —"
+
+
+def worst_change(changes: list[tuple[float, float | None]]) -> str:
+    """The lowest change at any stack, and the lowest one interval later (each over all stacks)."""
+    if not changes:
+        return "—"
+    later = [c[1] for c in changes if c[1] is not None]
+    return change_text(min(c[0] for c in changes), min(later) if later else None)
+
+
 def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
     """Markdown table of one comparison, plus the figures as a dict for the JSON summary."""
     scratch = next(r for r in reports if r.name.startswith("scratch"))
@@ -98,7 +110,7 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
         "",
         "| run | blocks | train s | valid MRR@5 | test HR@10 | test NDCG@10 | test MRR@10 | HR@5 | NDCG@5 | "
         "MRR@5 | to scratch's best | speed-up | NDCG@10 − scratch (paired) | "
-        "valid MRR@5 change at each stack |",
+        "valid MRR@5 change at each stack (at it → one interval later) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict[str, Any] = {"title": title, "target_valid_mrr@5": target, "runs": {}}
@@ -117,13 +129,13 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
             diff = paired_bootstrap_difference(per_case(r.test_ranks, "ndcg@10"), scratch_ndcg)
             paired = interval_text(*diff, signed=True)
         wall = f"{r.wall_s:.0f}" + (f" (+{r.prior_s:.0f} before)" if r.prior_s else "")
-        changes = r.after_stack_changes(METRIC)
+        changes = r.stack_changes(METRIC)
         lines.append(
             f"| {r.name} | {r.blocks} | {wall} | {r.best_valid.get(METRIC, float('nan')):.4f} | "
             f"{' | '.join(cells)} | {' | '.join(small)} | "
             f"{f'{reach:.0f} s' if reach is not None else 'not reached'} | "
             f"{f'{speedup:.2f}×' if speedup else '—'} | {paired} | "
-            f"{' / '.join(f'{c:+.4f}' for c in changes) or '—'} |"
+            f"{' / '.join(change_text(*c) for c in changes) or '—'} |"
         )
         summary["runs"][r.name] = {
             **r.to_dict(),
@@ -191,7 +203,7 @@ def overview(summaries: list[dict[str, Any]], methods: tuple[str, ...]) -> str:
         "",
         f"| comparison | deep − shallow (CL: deployed) test NDCG@10 | scratch stopped by | "
         f"speed-up ({names}) | test NDCG@10 − scratch ({names}) | "
-        f"worst valid MRR@5 change at a stack ({names}) | 3× target ({names}) |",
+        f"worst valid MRR@5 change at a stack, at it → one interval later ({names}) | 3× target ({names}) |",
         "|---|---|---|---|---|---|---|",
     ]
     for summary in summaries:
@@ -200,10 +212,7 @@ def overview(summaries: list[dict[str, Any]], methods: tuple[str, ...]) -> str:
         gain_text = interval_text(*gain, signed=True) if gain else "—"
         speedups = " / ".join(f"{r['speedup']:.2f}×" if r and r["speedup"] else "—" for r in runs)
         diffs = " / ".join(f"{r['ndcg10_minus_scratch'][0]:+.4f}" if r else "—" for r in runs)
-        drops = " / ".join(
-            f"{min(r['valid_change_at_each_stack']):+.4f}" if r and r["valid_change_at_each_stack"] else "—"
-            for r in runs
-        )
+        drops = " / ".join(worst_change(r["valid_change_at_each_stack"]) if r else "—" for r in runs)
         verdicts = " / ".join(target_verdict(summary, m) for m in methods)
         lines.append(
             f"| {summary['title']} | {gain_text} | {summary['scratch_stopped_by']} | {speedups} | {diffs} | "

@@ -69,18 +69,19 @@ class RunReport:
                 return wall
         return None
 
-    def after_stack_changes(self, metric: str) -> list[float]:
-        """Per stack: the first validation of the deeper model minus the best of the model stacked.
-
-        Each stage ends on its best weights, so that best is what was stacked; a negative value is
-        the accuracy a stack cost, measured at the new stage's first validation (after one
-        validation interval of training). A stage after a model trained elsewhere (CL's deployed
-        model, validated on other data) has nothing to compare with and is skipped.
+    def stack_changes(self, metric: str) -> list[tuple[float, float | None]]:
+        """Per stack, two differences from the best of the model stacked (which is what was stacked):
+        the deeper model's validation before it trained — what the stacking operation itself cost,
+        zero for a function-preserving stack — and its first validation after one validation
+        interval of training (``None`` if the stage ended before one). A stage after a model trained
+        elsewhere (CL's deployed model, validated on other data) has nothing to compare with and is
+        skipped.
         """
         changes = []
         for before, after in zip(self.stages, self.stages[1:], strict=False):
             if before.best and after.history:
-                changes.append(after.history[0]["metrics"][metric] - before.best[metric])
+                values = [r["metrics"][metric] - before.best[metric] for r in after.history[:2]]
+                changes.append((values[0], values[1] if len(values) > 1 else None))
         return changes
 
     def stage_boundaries(self) -> list[float]:

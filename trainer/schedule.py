@@ -4,7 +4,9 @@ One object, :class:`StackingSchedule`, describes the plan (start depth, final de
 stage ends) for the CLI, the benchmarks and the web app alike; :func:`run_schedule` executes it.
 An intermediate stage ends when validation plateaus (``stage_patience`` validations without a
 gain) or when its epoch/step budget is spent; the final stage follows the training config's own
-epochs and patience. The best-validation weights of each stage are what gets stacked.
+epochs and patience. The best-validation weights of each stage are what gets stacked, and each
+stacked stage validates its model before training it: that first validation competes for the
+stage's best, so a function-preserving stage never ends below the model it was stacked from.
 
 A checkpoint is written after every finished stage, so an interrupted run (a killed worker, a
 cancel) resumes from the last finished stage instead of from scratch.
@@ -224,6 +226,7 @@ def run_schedule(
             should_stop=should_stop,
             optimizer_state=optimizer_state,
             order_stream=stage,
+            validate_first=stage > 0,
         )
         if result.stopped_by == "cancelled":
             logger.info("cancelled during stage %d; the last finished stage's checkpoint is kept", stage + 1)

@@ -116,7 +116,7 @@ class EvalRecord:
     step: int
     epoch: float  # fractional epochs done
     wall_s: float
-    train_loss: float
+    train_loss: float | None  # None for a validation before the first step
     metrics: dict[str, float]
 
 
@@ -180,6 +180,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     resume: dict[str, Any] | None = None,
     order_stream: int = 0,
+    validate_first: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``split.train``, validating on ``split.valid``; the best weights are kept.
 
@@ -188,6 +189,10 @@ def fit(
     checkpoint's ``progress`` (and its optimizer state) as ``resume`` continues that run at the
     step it reached, with the same batch order. ``order_stream`` picks an independent sequence of
     epoch orders (see :class:`TrainBatcher`); a schedule passes its stage number.
+
+    ``validate_first`` validates the model before its first step and lets those weights compete
+    for best: a model that arrives trained (stacked deeper, carried to grown data) then never
+    comes back worse on validation than it went in, however its further training goes.
     """
     entered = time.perf_counter()  # the clock covers setup too (batching, optimiser): it is part of the run
     device = resolve_device(config.device)
@@ -247,7 +252,7 @@ def fit(
             **extra,
         )
 
-    def validate(train_loss: float) -> None:
+    def validate(train_loss: float | None) -> None:
         """Validate, keep the weights if they are the best so far, and tell the caller."""
         record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
         improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
@@ -258,16 +263,18 @@ def fit(
         else:
             state.bad_evals += 1
         logger.info(
-            "step %d epoch %.2f loss %.4f valid %s %.4f%s",
+            "step %d epoch %.2f loss %s valid %s %.4f%s",
             state.step,
             record.epoch,
-            train_loss,
+            "—" if train_loss is None else f"{train_loss:.4f}",
             metric,
             record.metrics[metric],
             " (best)" if improved else "",
         )
         emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
 
+    if validate_first and state.step == 0 and not state.history:
+        validate(None)
     while state.epoch < config.epochs and stopped_by == "epochs":
         batcher.epoch = state.epoch  # an epoch's batch order depends only on (seed, epoch)
         for batch_index, (inputs_np, targets_np) in enumerate(batcher):
@@ -392,7 +399,7 @@ def _validate(
     config: TrainConfig,
     state: _LoopState,
     started: float,
-    train_loss: float,
+    train_loss: float | None,
     steps_per_epoch: int,
     device: torch.device,
 ) -> EvalRecord:

@@ -93,13 +93,19 @@ def test_cancel_during_a_stage_keeps_the_finished_stages(tmp_path):
     assert (tmp_path / "stage-0.pt").is_file()
 
 
-def test_function_preserving_schedule_never_drops_at_a_stack():
+def test_function_preserving_stages_start_where_their_source_ended_and_never_end_below_it():
+    """Each stacked stage validates its model before training it: a preserving stack validates
+    exactly as its source did, and the stage's best (what the next stack, or the user, gets) is
+    never below that, however the deeper model's training goes."""
     split = toy_split()
     schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="preserving", stage_epochs=2)
     result = run_schedule("nextitnet", MODEL, split, CONFIG, schedule)
+    assert result.stages[0].history[0]["step"] > 0  # the fresh first stage has nothing to check
     for before, after in zip(result.stages, result.stages[1:], strict=False):
-        first_after = after.history[0]["metrics"]["mrr@5"]
-        assert first_after >= before.best["mrr@5"] - 0.02
+        at_stack = after.history[0]
+        assert at_stack["step"] == 0 and at_stack["train_loss"] is None
+        assert at_stack["metrics"] == pytest.approx(before.best, abs=1e-9)
+        assert after.best["mrr@5"] >= before.best["mrr@5"]
 
 
 def test_ts_scenario_compares_shallow_scratch_and_stacked():
@@ -112,11 +118,13 @@ def test_ts_scenario_compares_shallow_scratch_and_stacked():
     table = comparison_table(reports)
     assert "scratch-2" in table and "speedup" in table and "target: scratch-2" in table
     for report in reports[:2]:
-        assert report.after_stack_changes("mrr@5") == []
+        assert report.stack_changes("mrr@5") == []
     stacked = reports[2]
-    first_after = stacked.stages[1].history[0]["metrics"]["mrr@5"]
+    at_stack, trained = (r["metrics"]["mrr@5"] for r in stacked.stages[1].history[:2])
     before = stacked.stages[0].best["mrr@5"]
-    assert stacked.after_stack_changes("mrr@5") == [pytest.approx(first_after - before)]
+    assert stacked.stack_changes("mrr@5") == [
+        (pytest.approx(at_stack - before), pytest.approx(trained - before))
+    ]
 
 
 def test_runs_without_stacking_get_the_whole_schedules_time_budget():
@@ -155,7 +163,7 @@ def test_cl_scenario_stacks_the_deployed_model():
     stacked = reports[-1]
     assert stacked.prior_s == pytest.approx(reports[0].wall_s)
     assert stacked.stages[0].stopped_by == "initial" and stacked.blocks == 2
-    assert stacked.after_stack_changes("mrr@5") == []  # the deployed model was validated on other data
+    assert stacked.stack_changes("mrr@5") == []  # the deployed model was validated on other data
 
 
 def test_remap_items_keeps_known_rows_and_transfer_keeps_blocks():

@@ -81,6 +81,22 @@ def test_early_stopping_and_should_stop():
     assert result.steps == 3
 
 
+def test_validating_first_keeps_the_incoming_weights_when_training_only_hurts():
+    """A model that arrives trained (stacked, or carried to grown data) is validated before its
+    first step; if training then only makes it worse, fit hands back the weights it came with."""
+    split = toy_split()
+    model = tiny_model(split)
+    fit(model, split, TrainConfig(epochs=20, batch_size=16, lr=5e-3, patience=0, device="cpu"))
+    trained = {k: v.clone() for k, v in model.state_dict().items()}
+    ruinous = TrainConfig(epochs=2, batch_size=16, lr=50.0, grad_clip=0, patience=0, device="cpu")
+    result = fit(model, split, ruinous, validate_first=True)
+    assert result.history[0].step == 0 and result.history[0].train_loss is None
+    assert result.best.step == 0
+    assert all(r.metrics["mrr@5"] < result.best.metrics["mrr@5"] for r in result.history[1:])
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, trained[name])
+
+
 def test_a_budget_stop_between_validations_validates_the_last_steps():
     """Stopping on a step or time budget must not throw away the steps since the last validation."""
     split = toy_split()  # 4 steps per epoch
