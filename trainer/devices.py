@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -25,3 +26,25 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def deterministic_kernels(device: torch.device) -> Iterator[None]:
+    """Deterministic kernels for one training run on the CPU, restored afterwards.
+
+    With more than one thread, the backward of an index gather (``weights[items]``: every
+    embedding and output-layer lookup) adds the rows in whatever order the threads finish, so two
+    runs with the same seed drifted apart within an epoch. PyTorch's deterministic variants cost
+    nothing measurable here, so the same seed now gives the same model. CUDA is left as it is:
+    there they need cuBLAS settings and can be slower.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=warn_only)

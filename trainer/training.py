@@ -22,7 +22,7 @@ from trainer.checkpoint import save_checkpoint
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data.batching import TrainBatcher, make_windows
 from trainer.data.types import EvalSet, Sequences, Split
-from trainer.devices import autocast, resolve_device
+from trainer.devices import autocast, deterministic_kernels, resolve_device
 from trainer.evaluation import evaluate
 from trainer.losses import default_negatives, full_softmax_loss, sampled_softmax_loss
 from trainer.metrics import parse_metric
@@ -188,7 +188,8 @@ def fit(
     With ``checkpoint_path`` a checkpoint is written after every validation; passing a loaded
     checkpoint's ``progress`` (and its optimizer state) as ``resume`` continues that run at the
     step it reached, with the same batch order. ``order_stream`` picks an independent sequence of
-    epoch orders (see :class:`TrainBatcher`); a schedule passes its stage number.
+    epoch orders (see :class:`TrainBatcher`); a schedule passes its stage number. On the CPU
+    the same seed and settings give the same model (see :func:`deterministic_kernels`).
 
     ``validate_first`` validates the model before its first step and lets those weights compete
     for best: a model that arrives trained (stacked deeper, carried to grown data) then never
@@ -196,186 +197,194 @@ def fit(
     """
     entered = time.perf_counter()  # the clock covers setup too (batching, optimiser): it is part of the run
     device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    model.to(device).train()
-    metric = config.metric
+    with deterministic_kernels(device):
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        model.to(device).train()
+        metric = config.metric
 
-    valid = _validation_cases(split.valid, config.valid_sample, config.seed)
-    windows = make_windows(split.train, config.max_len)
-    if len(windows) == 0:
-        raise ConfigError("no training windows: every training sequence is shorter than 2 items")
-    batcher = TrainBatcher(
-        windows, config.batch_size, shuffle=True, seed=config.seed, bucket=config.bucket, stream=order_stream
-    )
-    steps_per_epoch = len(batcher)
-    planned = config.epochs * steps_per_epoch
-    if config.max_steps:
-        planned = min(planned, config.max_steps)
-    eval_every = config.eval_every or steps_per_epoch
-    negatives = config.negatives or default_negatives(model.n_items)
-
-    optimizer = make_optimizer(model, config)
-    if optimizer_state:
-        optimizer.load_state_dict(optimizer_state)
-        for group in optimizer.param_groups:  # the new run's settings win over the carried ones
-            group["lr"], group["weight_decay"] = config.lr, config.weight_decay
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-
-    state = _LoopState.from_resume(resume, model, device)
-    if state.step:
-        logger.info("resuming at step %d (epoch %d)", state.step, state.epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, planned, offset=state.step))
-    started = entered - state.wall_s
-    last_event = 0.0
-    stopped_by = "epochs"
-    loss_sum, loss_n = 0.0, 0
-    window_sum, window_n = 0.0, 0
-
-    def emit(event: ProgressEvent) -> None:
-        if on_progress is not None:
-            on_progress(event)
-
-    def progress_event(kind: str, **extra: Any) -> ProgressEvent:
-        elapsed = time.perf_counter() - started
-        done = max(state.step, 1)
-        return ProgressEvent(
-            kind=kind,
-            step=state.step,
-            epoch=state.epoch,
-            steps_per_epoch=steps_per_epoch,
-            planned_steps=planned,
-            wall_s=elapsed,
-            eta_s=elapsed / done * max(planned - state.step, 0),
-            positions_per_s=state.positions / state.train_s if state.train_s else None,
-            **extra,
+        valid = _validation_cases(split.valid, config.valid_sample, config.seed)
+        windows = make_windows(split.train, config.max_len)
+        if len(windows) == 0:
+            raise ConfigError("no training windows: every training sequence is shorter than 2 items")
+        batcher = TrainBatcher(
+            windows,
+            config.batch_size,
+            shuffle=True,
+            seed=config.seed,
+            bucket=config.bucket,
+            stream=order_stream,
         )
+        steps_per_epoch = len(batcher)
+        planned = config.epochs * steps_per_epoch
+        if config.max_steps:
+            planned = min(planned, config.max_steps)
+        eval_every = config.eval_every or steps_per_epoch
+        negatives = config.negatives or default_negatives(model.n_items)
 
-    def validate(train_loss: float | None) -> None:
-        """Validate, keep the weights if they are the best so far, and tell the caller."""
-        record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
-        improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
-        if improved:
-            state.best = record
-            state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            state.bad_evals = 0
-        else:
-            state.bad_evals += 1
-        logger.info(
-            "step %d epoch %.2f loss %s valid %s %.4f%s",
-            state.step,
-            record.epoch,
-            "—" if train_loss is None else f"{train_loss:.4f}",
-            metric,
-            record.metrics[metric],
-            " (best)" if improved else "",
+        optimizer = make_optimizer(model, config)
+        if optimizer_state:
+            optimizer.load_state_dict(optimizer_state)
+            for group in optimizer.param_groups:  # the new run's settings win over the carried ones
+                group["lr"], group["weight_decay"] = config.lr, config.weight_decay
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+
+        state = _LoopState.from_resume(resume, model, device)
+        if state.step:
+            logger.info("resuming at step %d (epoch %d)", state.step, state.epoch)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _lr_factor(config, planned, offset=state.step)
         )
-        emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
+        started = entered - state.wall_s
+        last_event = 0.0
+        stopped_by = "epochs"
+        loss_sum, loss_n = 0.0, 0
+        window_sum, window_n = 0.0, 0
 
-    if validate_first and state.step == 0 and not state.history:
-        validate(None)
-    while state.epoch < config.epochs and stopped_by == "epochs":
-        batcher.epoch = state.epoch  # an epoch's batch order depends only on (seed, epoch)
-        for batch_index, (inputs_np, targets_np) in enumerate(batcher):
-            if batch_index < state.batch_in_epoch:
-                continue  # resuming mid-epoch: these batches were trained before the checkpoint
-            if should_stop is not None and should_stop():
-                stopped_by = "cancelled"
-                break
-            t_step = time.perf_counter()
-            inputs = torch.from_numpy(inputs_np).to(device, non_blocking=True)
-            targets = torch.from_numpy(targets_np).to(device, non_blocking=True)
-            inputs, targets = model.training_inputs(inputs, targets, generator)
-            with autocast(device):
-                hidden = model(inputs)  # [B, T, D]
-                if config.loss == "sampled":
-                    loss = sampled_softmax_loss(model, hidden, targets, negatives, generator)
-                else:
-                    loss = full_softmax_loss(model, hidden, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"training loss became {loss_value} at step {state.step}; lower the learning rate"
-                )
-            state.step += 1
-            state.batch_in_epoch = batch_index + 1
-            state.positions += int((targets > 0).sum())
-            state.train_s += time.perf_counter() - t_step
-            loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
-            window_sum, window_n = window_sum + loss_value, window_n + 1
+        def emit(event: ProgressEvent) -> None:
+            if on_progress is not None:
+                on_progress(event)
 
-            now = time.perf_counter()
-            if now - last_event >= PROGRESS_INTERVAL_S:
-                last_event = now
-                # The mean over the steps since the last event: one batch's loss is too noisy to plot.
-                emit(progress_event("step", loss=window_sum / window_n))
-                window_sum, window_n = 0.0, 0
+        def progress_event(kind: str, **extra: Any) -> ProgressEvent:
+            elapsed = time.perf_counter() - started
+            done = max(state.step, 1)
+            return ProgressEvent(
+                kind=kind,
+                step=state.step,
+                epoch=state.epoch,
+                steps_per_epoch=steps_per_epoch,
+                planned_steps=planned,
+                wall_s=elapsed,
+                eta_s=elapsed / done * max(planned - state.step, 0),
+                positions_per_s=state.positions / state.train_s if state.train_s else None,
+                **extra,
+            )
 
-            if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
-                validate(loss_sum / max(loss_n, 1))
-                loss_sum, loss_n = 0.0, 0
-                if checkpoint_path is not None:
-                    state.wall_s = time.perf_counter() - started
-                    save_checkpoint(
-                        checkpoint_path,
-                        model=model,
-                        vocab=split.vocab,
-                        train_config=config.to_dict(),
-                        optimizer=optimizer,
-                        progress=state.to_progress(),
-                    )
-                if config.patience and state.bad_evals >= config.patience:
-                    stopped_by = "patience"
+        def validate(train_loss: float | None) -> None:
+            """Validate, keep the weights if they are the best so far, and tell the caller."""
+            record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
+            improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
+            if improved:
+                state.best = record
+                state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                state.bad_evals = 0
+            else:
+                state.bad_evals += 1
+            logger.info(
+                "step %d epoch %.2f loss %s valid %s %.4f%s",
+                state.step,
+                record.epoch,
+                "—" if train_loss is None else f"{train_loss:.4f}",
+                metric,
+                record.metrics[metric],
+                " (best)" if improved else "",
+            )
+            emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
+
+        if validate_first and state.step == 0 and not state.history:
+            validate(None)
+        while state.epoch < config.epochs and stopped_by == "epochs":
+            batcher.epoch = state.epoch  # an epoch's batch order depends only on (seed, epoch)
+            for batch_index, (inputs_np, targets_np) in enumerate(batcher):
+                if batch_index < state.batch_in_epoch:
+                    continue  # resuming mid-epoch: these batches were trained before the checkpoint
+                if should_stop is not None and should_stop():
+                    stopped_by = "cancelled"
                     break
-            if config.max_steps and state.step >= config.max_steps:
-                stopped_by = "max_steps"
-                break
-            if config.time_budget_s and time.perf_counter() - started >= config.time_budget_s:
-                stopped_by = "time_budget"
-                break
-        if stopped_by != "epochs":
-            break
-        # A checkpoint written at the epoch-end validation still names this epoch with all of
-        # its batches done; resuming from it skips them and arrives here.
-        state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                t_step = time.perf_counter()
+                inputs = torch.from_numpy(inputs_np).to(device, non_blocking=True)
+                targets = torch.from_numpy(targets_np).to(device, non_blocking=True)
+                inputs, targets = model.training_inputs(inputs, targets, generator)
+                with autocast(device):
+                    hidden = model(inputs)  # [B, T, D]
+                    if config.loss == "sampled":
+                        loss = sampled_softmax_loss(model, hidden, targets, negatives, generator)
+                    else:
+                        loss = full_softmax_loss(model, hidden, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(
+                        f"training loss became {loss_value} at step {state.step}; lower the learning rate"
+                    )
+                state.step += 1
+                state.batch_in_epoch = batch_index + 1
+                state.positions += int((targets > 0).sum())
+                state.train_s += time.perf_counter() - t_step
+                loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+                window_sum, window_n = window_sum + loss_value, window_n + 1
 
-    unvalidated = not state.history or state.history[-1].step != state.step
-    if state.best is None or (unvalidated and stopped_by in ("max_steps", "time_budget")):
-        # Stopped between validations by a budget: the steps since the last validation would
-        # otherwise be thrown away with the weights (up to a whole validation interval per stage).
-        validate(loss_sum / max(loss_n, 1))
-    if state.best_state is not None:
-        model.load_state_dict(state.best_state)
-    wall = time.perf_counter() - started
-    result = FitResult(
-        history=state.history,
-        best=state.best,
-        steps=state.step,
-        wall_s=wall,
-        train_s=state.train_s,
-        positions=state.positions,
-        stopped_by=stopped_by,
-        optimizer_state=optimizer.state_dict(),
-    )
-    emit(progress_event("end", metrics=state.best.metrics if state.best else None))
-    logger.info(
-        "stopped by %s after %d steps, %.1fs (%.0f positions/s); best valid %s %.4f at step %d",
-        stopped_by,
-        state.step,
-        wall,
-        result.positions_per_s,
-        metric,
-        state.best.metrics[metric],
-        state.best.step,
-    )
-    return result
+                now = time.perf_counter()
+                if now - last_event >= PROGRESS_INTERVAL_S:
+                    last_event = now
+                    # The mean over the steps since the last event: one batch's loss is too noisy to plot.
+                    emit(progress_event("step", loss=window_sum / window_n))
+                    window_sum, window_n = 0.0, 0
+
+                if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
+                    validate(loss_sum / max(loss_n, 1))
+                    loss_sum, loss_n = 0.0, 0
+                    if checkpoint_path is not None:
+                        state.wall_s = time.perf_counter() - started
+                        save_checkpoint(
+                            checkpoint_path,
+                            model=model,
+                            vocab=split.vocab,
+                            train_config=config.to_dict(),
+                            optimizer=optimizer,
+                            progress=state.to_progress(),
+                        )
+                    if config.patience and state.bad_evals >= config.patience:
+                        stopped_by = "patience"
+                        break
+                if config.max_steps and state.step >= config.max_steps:
+                    stopped_by = "max_steps"
+                    break
+                if config.time_budget_s and time.perf_counter() - started >= config.time_budget_s:
+                    stopped_by = "time_budget"
+                    break
+            if stopped_by != "epochs":
+                break
+            # A checkpoint written at the epoch-end validation still names this epoch with all of
+            # its batches done; resuming from it skips them and arrives here.
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+
+        unvalidated = not state.history or state.history[-1].step != state.step
+        if state.best is None or (unvalidated and stopped_by in ("max_steps", "time_budget")):
+            # Stopped between validations by a budget: the steps since the last validation would
+            # otherwise be thrown away with the weights (up to a whole validation interval per stage).
+            validate(loss_sum / max(loss_n, 1))
+        if state.best_state is not None:
+            model.load_state_dict(state.best_state)
+        wall = time.perf_counter() - started
+        result = FitResult(
+            history=state.history,
+            best=state.best,
+            steps=state.step,
+            wall_s=wall,
+            train_s=state.train_s,
+            positions=state.positions,
+            stopped_by=stopped_by,
+            optimizer_state=optimizer.state_dict(),
+        )
+        emit(progress_event("end", metrics=state.best.metrics if state.best else None))
+        logger.info(
+            "stopped by %s after %d steps, %.1fs (%.0f positions/s); best valid %s %.4f at step %d",
+            stopped_by,
+            state.step,
+            wall,
+            result.positions_per_s,
+            metric,
+            state.best.metrics[metric],
+            state.best.step,
+        )
+        return result
 
 
 def _validation_cases(cases: EvalSet, sample: int, seed: int) -> EvalSet:
