@@ -19,12 +19,12 @@ import statistics
 import sys
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parent.parent
 # Run as a script, Python puts bench/ first on sys.path, where bench/http.py would shadow the
 # standard library's http (which torch imports); the repository root goes there instead.
 sys.path[0] = str(REPO)
+
+import torch  # noqa: E402
 
 from bench.stackrec import MODELS, data_spec  # noqa: E402
 from trainer import training  # noqa: E402
