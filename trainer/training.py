@@ -282,7 +282,7 @@ def fit(
             )
             emit(progress_event("eval", loss=train_loss, metrics=record.metrics))
 
-        if validate_first and state.step == 0 and not state.history:
+        if validate_first and not state.history:  # a resumed run validated before its checkpoint
             validate(None)
         while state.epoch < config.epochs and stopped_by == "epochs":
             batcher.epoch = state.epoch  # an epoch's batch order depends only on (seed, epoch)
