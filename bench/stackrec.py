@@ -13,9 +13,10 @@ process, with the same thread count, and compared on the same test cases:
 - TF: pre-train on a source log, stack and fine-tune on the target, against the target alone.
 
 Reported per run: test HR/NDCG/MRR@5 and @10 (95 % bootstrap intervals over test cases), total
-training wall time, and the wall time to first reach the scratch model's best validation MRR@5
-within 1 % relative; per StackRec run, the paired-bootstrap difference of test NDCG@10 against
-scratch, and what each stack did to validation MRR@5 (the deeper model's first validation minus
+training wall time, the wall time to first reach the scratch model's best validation MRR@5
+within 1 % relative and the optimiser steps that took (time is steps × cost per step, and a
+stacked run can win on either); per StackRec run, the paired-bootstrap difference of test NDCG@10
+against scratch, and what each stack did to validation MRR@5 (the deeper model's first validation minus
 the stacked model's best). If the deep model does not beat the shallow one significantly on a
 data set, the table says so: reaching the deep model's accuracy quickly then says nothing about
 stacking.
@@ -109,9 +110,9 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
         f"#### {title}",
         "",
         "| run | blocks | train s | valid MRR@5 | test HR@10 | test NDCG@10 | test MRR@10 | HR@5 | NDCG@5 | "
-        "MRR@5 | to scratch's best | speed-up | NDCG@10 − scratch (paired) | "
+        "MRR@5 | to scratch's best | steps to it | speed-up | NDCG@10 − scratch (paired) | "
         "valid MRR@5 change at each stack (at it → one interval later) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict[str, Any] = {"title": title, "target_valid_mrr@5": target, "runs": {}}
     scratch_ndcg = per_case(scratch.test_ranks, "ndcg@10")
@@ -119,6 +120,7 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
         # A CL deployed / TF pre-trained model was validated on other data: no race to report.
         earlier = r.name.startswith(("deployed", "pretrained"))
         reach = None if earlier else r.time_to_reach(METRIC, target)
+        steps = None if earlier else r.steps_to_reach(METRIC, target)
         speedup = scratch_time / reach if reach and scratch_time else None
         cells = metric_cells(r.test_ranks, ("hr@10", "ndcg@10", "mrr@10"))
         small = [f"{r.test[m]:.4f}" for m in ("hr@5", "ndcg@5", "mrr@5")]
@@ -134,12 +136,14 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
             f"| {r.name} | {r.blocks} | {wall} | {r.best_valid.get(METRIC, float('nan')):.4f} | "
             f"{' | '.join(cells)} | {' | '.join(small)} | "
             f"{f'{reach:.0f} s' if reach is not None else 'not reached'} | "
+            f"{steps if steps is not None else '—'} | "
             f"{f'{speedup:.2f}×' if speedup else '—'} | {paired} | "
             f"{' / '.join(change_text(*c) for c in changes) or '—'} |"
         )
         summary["runs"][r.name] = {
             **r.to_dict(),
             "time_to_target_s": reach,
+            "steps_to_target": steps,
             "speedup": speedup,
             "ndcg10_minus_scratch": diff,
             "valid_change_at_each_stack": changes,
@@ -283,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         "--time-budget", type=float, default=0.0, help="seconds per stage (runs without stacking: × stages)"
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds every run's weights, batch order and validation sample"
+    )
     parser.add_argument("--valid-sample", type=int, default=3000, help="validation cases sampled (0: all)")
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "stackrec")
@@ -305,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             time_budget_s=args.time_budget,
             valid_sample=args.valid_sample,
+            seed=args.seed,
             device="auto",
         )
         for model in args.models.split(","):
@@ -379,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"StackRec benchmark — {args.threads} thread(s), device auto, methods {', '.join(methods)}; "
         f"batch {args.batch_size}, Adam {args.lr:g}, stage patience {args.stage_patience}, final patience "
-        f"{args.patience}; total {time.perf_counter() - started:.0f} s."
+        f"{args.patience}, seed {args.seed}; total {time.perf_counter() - started:.0f} s."
     )
     text = header + "\n\n" + "\n\n".join(sections) + "\n"
     (args.out / "table.md").write_text(text)

@@ -64,9 +64,25 @@ class RunReport:
 
     def time_to_reach(self, metric: str, target: float, tolerance: float = 0.01) -> float | None:
         """Seconds until validation ``metric`` first reached ``target`` within ``tolerance`` (relative)."""
-        for wall, value, _ in self.curve(metric):
-            if value >= target * (1.0 - tolerance):
-                return wall
+        reached = self._first_reaching(metric, target, tolerance)
+        return reached[0] if reached else None
+
+    def steps_to_reach(self, metric: str, target: float, tolerance: float = 0.01) -> int | None:
+        """Optimiser steps, over all stages, until ``metric`` first reached ``target``.
+
+        Time to a target is steps × cost per step: a stacked run can beat scratch only by needing
+        fewer steps or by taking cheaper ones, and this count tells the two apart.
+        """
+        reached = self._first_reaching(metric, target, tolerance)
+        return reached[1] if reached else None
+
+    def _first_reaching(self, metric: str, target: float, tolerance: float) -> tuple[float, int] | None:
+        steps_before = 0
+        for stage in self.stages:
+            for record in stage.history:
+                if record["metrics"][metric] >= target * (1.0 - tolerance):
+                    return record["wall_s"], steps_before + record["step"]
+            steps_before += stage.steps
         return None
 
     def stack_changes(self, metric: str) -> list[tuple[float, float | None]]:
@@ -335,7 +351,7 @@ def _stacked_runs(
 
 
 def comparison_table(reports: list[RunReport], *, metric: str = "mrr@5", reference: str | None = None) -> str:
-    """Runs side by side: depth, time, best validation, test metrics, and time to the reference's best.
+    """Runs side by side: depth, time, validation, test metrics, time and steps to the reference's best.
 
     ``reference`` names the run whose best validation ``metric`` the others race to (default: the
     run whose name starts with ``scratch``).
@@ -348,16 +364,18 @@ def comparison_table(reports: list[RunReport], *, metric: str = "mrr@5", referen
     ref_time = ref.time_to_reach(metric, target) if ref and target else None
     header = (
         f"{'run':<32} {'blocks':>6} {'train s':>8} {'valid ' + metric:>12} {'test hr@10':>10} "
-        f"{'ndcg@10':>8} {'mrr@5':>7} {'to target s':>11} {'speedup':>8}"
+        f"{'ndcg@10':>8} {'mrr@5':>7} {'to target s':>11} {'steps':>7} {'speedup':>8}"
     )
     lines = [header]
     for r in reports:
         reach = r.time_to_reach(metric, target) if target else None
+        steps = r.steps_to_reach(metric, target) if target else None
         speedup = f"{ref_time / reach:7.2f}x" if reach and ref_time else "      -"
         lines.append(
             f"{r.name:<32} {r.blocks:>6} {r.wall_s:8.1f} {r.best_valid.get(metric, float('nan')):12.4f} "
             f"{r.test['hr@10']:10.4f} {r.test['ndcg@10']:8.4f} {r.test['mrr@5']:7.4f} "
-            f"{(f'{reach:11.1f}' if reach is not None else '    not yet'):>11} {speedup:>8}"
+            f"{(f'{reach:11.1f}' if reach is not None else '    not yet'):>11} "
+            f"{(f'{steps:7d}' if steps is not None else '      -'):>7} {speedup:>8}"
         )
     if target is not None:
         lines.append(f"target: {ref.name}'s best validation {metric} {target:.4f} (within 1 % relative)")

@@ -13,8 +13,8 @@ from trainer import training
 from trainer.configs import ConfigError
 from trainer.data.types import SequenceDataset, Sequences, Vocabulary
 from trainer.models import build_model, model_config
-from trainer.scenarios import comparison_table, first_share, scenario_cl, scenario_ts
-from trainer.schedule import StackingSchedule, run_schedule
+from trainer.scenarios import RunReport, comparison_table, first_share, scenario_cl, scenario_ts
+from trainer.schedule import StackingSchedule, StageReport, run_schedule
 from trainer.training import TrainConfig
 from trainer.transfer import remap_items, transfer_blocks
 
@@ -125,6 +125,31 @@ def test_ts_scenario_compares_shallow_scratch_and_stacked():
     assert stacked.stack_changes("mrr@5") == [
         (pytest.approx(at_stack - before), pytest.approx(trained - before))
     ]
+
+
+def test_time_and_steps_to_a_target_count_every_stage_before_it():
+    def record(step: int, wall_s: float, value: float) -> dict:
+        return {"step": step, "wall_s": wall_s, "metrics": {"mrr@5": value}}
+
+    shallow = StageReport(
+        0,
+        1,
+        300,
+        0.0,
+        3.0,
+        3.0,
+        "patience",
+        {"mrr@5": 0.02},
+        [record(100, 1.0, 0.01), record(300, 3.0, 0.02)],
+    )
+    deeper = StageReport(
+        1, 2, 200, 3.0, 2.5, 2.5, "epochs", {"mrr@5": 0.03}, [record(0, 3.2, 0.02), record(100, 4.5, 0.03)]
+    )
+    report = RunReport("stackrec-preserving", 2, [shallow, deeper], {}, np.zeros(0))
+    assert (report.time_to_reach("mrr@5", 0.03), report.steps_to_reach("mrr@5", 0.03)) == (4.5, 400)
+    assert (report.time_to_reach("mrr@5", 0.02), report.steps_to_reach("mrr@5", 0.02)) == (3.0, 300)
+    assert report.steps_to_reach("mrr@5", 0.0101) == 100  # within 1 % of a target counts as reaching it
+    assert report.time_to_reach("mrr@5", 0.05) is None and report.steps_to_reach("mrr@5", 0.05) is None
 
 
 def test_runs_without_stacking_get_the_whole_schedules_time_budget():
