@@ -224,6 +224,7 @@ class TrainingJobCompareApi(APIView):
                 "reference": serializers.IntegerField(allow_null=True),
                 "speedup": serializers.FloatField(allow_null=True),
                 "time_to_reach_s": serializers.FloatField(allow_null=True),
+                "steps_to_reach": serializers.IntegerField(allow_null=True),
                 "note": serializers.CharField(),
                 "previous_on_new_data": serializers.DictField(allow_null=True),
             },

@@ -2,7 +2,9 @@
 
 The speedup is the one ``bench/stackrec.py`` reports: the reference run's (scratch's) time to its
 best validation value, over the time the other run needs to first come within 1 % (relative) of
-that value. Validation values only compare on the same validation cases, so runs on different data
+that value. Both also come with the optimiser steps they took, summed over stages: time is steps ×
+cost per step, and the steps say whether a run won by needing fewer of them or by taking cheaper
+(shallower) ones. Validation values only compare on the same validation cases, so runs on different data
 (a retrain on a grown log against the version it started from) get no speedup; they are compared
 on the new data's test cases instead, where the retrain job scored the previous version first.
 """
@@ -29,6 +31,7 @@ class RunSummary:
     wall_s: float
     best_valid: float | None
     time_to_best_s: float | None
+    steps_to_best: int | None
     test: dict[str, float]
     curve: list[dict[str, Any]]
     stage_ends: list[dict[str, Any]]
@@ -37,10 +40,10 @@ class RunSummary:
     def is_scratch(self) -> bool:
         return self.method == NO_STACKING
 
-    def time_to_reach(self, target: float) -> float | None:
-        """Seconds until this run's validation value first came within the tolerance of ``target``."""
+    def reach(self, target: float) -> dict[str, Any] | None:
+        """The first validation point within the tolerance of ``target``: its ``t`` and ``steps``."""
         threshold = target * (1 - REACH_TOLERANCE)
-        return next((p["t"] for p in self.curve if p["value"] >= threshold), None)
+        return next((p for p in self.curve if p["value"] >= threshold), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class RunSummary:
             "wall_s": self.wall_s,
             "best_valid": self.best_valid,
             "time_to_best_s": self.time_to_best_s,
+            "steps_to_best": self.steps_to_best,
             "test": self.test,
             "curve": self.curve,
             "stage_ends": self.stage_ends,
@@ -66,6 +70,7 @@ class Comparison:
     reference: RunSummary | None = None
     speedup: float | None = None
     time_to_reach_s: float | None = None
+    steps_to_reach: int | None = None
     note: str = ""
     # For a retrain against the version it started from: that version on the new test cases.
     previous_on_new_data: dict[str, Any] | None = field(default=None)
@@ -77,6 +82,7 @@ class Comparison:
             "reference": self.reference.job.pk if self.reference else None,
             "speedup": self.speedup,
             "time_to_reach_s": self.time_to_reach_s,
+            "steps_to_reach": self.steps_to_reach,
             "note": self.note,
             "previous_on_new_data": self.previous_on_new_data,
         }
@@ -95,14 +101,25 @@ def _label(job: TrainingJob) -> str:
 
 
 def run_summary(job: TrainingJob, metric: str) -> RunSummary:
-    """One run's validation curve of ``metric``, its stage ends, wall time and test metrics."""
+    """One run's validation curve of ``metric``, its stage ends, wall time and test metrics.
+
+    Each curve point carries ``steps``, the optimiser steps since the run started: the steps of
+    the stages that ended before it (their stage-end points) plus its own within its stage.
+    """
     points = list(
         TrainingPoint.objects.filter(job=job, kind__in=(TrainingPoint.Kind.VALID, TrainingPoint.Kind.STAGE))
         .order_by("id")
-        .values("kind", "wall_s", "stage", "blocks", "metrics")
+        .values("kind", "wall_s", "stage", "step", "blocks", "metrics")
     )
+    stage_steps = {p["stage"]: p["step"] for p in points if p["kind"] == TrainingPoint.Kind.STAGE}
     curve = [
-        {"t": p["wall_s"], "value": p["metrics"][metric], "stage": p["stage"], "blocks": p["blocks"]}
+        {
+            "t": p["wall_s"],
+            "value": p["metrics"][metric],
+            "stage": p["stage"],
+            "blocks": p["blocks"],
+            "steps": p["step"] + sum(steps for stage, steps in stage_steps.items() if stage < p["stage"]),
+        }
         for p in points
         if p["kind"] == TrainingPoint.Kind.VALID and metric in (p["metrics"] or {})
     ]
@@ -125,6 +142,7 @@ def run_summary(job: TrainingJob, metric: str) -> RunSummary:
         wall_s=round(wall, 3),
         best_valid=best["value"] if best else None,
         time_to_best_s=best["t"] if best else None,
+        steps_to_best=best["steps"] if best else None,
         test=dict((job.metrics or {}).get("test") or {}),
         curve=curve,
         stage_ends=stage_ends,
@@ -172,19 +190,22 @@ def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
     if reference.best_valid is None or reference.time_to_best_s is None:
         comparison.note = f"{name} has no validation points yet."
         return comparison
-    reached = other.time_to_reach(reference.best_valid)
-    comparison.time_to_reach_s = reached
+    reached = other.reach(reference.best_valid)
     target = f"{name}'s best validation {metric.upper()} ({reference.best_valid:.4f}, within 1 %)"
     if reached is None:
         comparison.note = f"Job #{other.job.pk} did not reach {target}."
-    elif reached <= 0:
+        return comparison
+    comparison.time_to_reach_s = reached["t"]
+    comparison.steps_to_reach = reached["steps"]
+    if reached["t"] <= 0:
         comparison.note = f"Job #{other.job.pk} reached {target} at its first validation."
     else:
-        comparison.speedup = reference.time_to_best_s / reached
+        comparison.speedup = reference.time_to_best_s / reached["t"]
         verdict = "faster" if comparison.speedup >= 1 else f"slower than {name} here"
         comparison.note = (
-            f"Job #{other.job.pk} reached {target} in {reached:.0f} s; {name} took "
-            f"{reference.time_to_best_s:.0f} s: {comparison.speedup:.1f}× ({verdict})."
+            f"Job #{other.job.pk} reached {target} in {reached['t']:.0f} s ({reached['steps']:,} steps); "
+            f"{name} took {reference.time_to_best_s:.0f} s ({reference.steps_to_best:,} steps): "
+            f"{comparison.speedup:.1f}× ({verdict})."
         )
     return comparison
 

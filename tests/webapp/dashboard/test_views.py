@@ -473,7 +473,7 @@ def test_compare_shows_both_runs_and_the_speedup(browser, stacked_and_scratch):
     assert "2.5× faster" in text
     assert (
         f"StackRec (job #{stacked.pk}) reached scratch's best validation MRR@5 (0.3000, within 1 %) "
-        "in 40 s vs 1 min 40 s" in text
+        "in 40 s (95 steps) vs 1 min 40 s (100 steps)" in text  # steps over stages: 20 + 35 + 40
     )
     data = json.loads(re.search(r'id="comparison-data"[^>]*>(.*?)</script>', html, re.S).group(1))
     assert [len(run["curve"]) for run in data["runs"]] == [4, 3]

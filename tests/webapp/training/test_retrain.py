@@ -112,17 +112,28 @@ def test_comparison_measures_the_speedup_against_the_scratch_run(trained, tiny_c
     )
 
     def curve(job, values):
-        for t, value in values:
+        for t, value, stage, step in values:
             TrainingPoint.objects.create(
-                job=job, kind="valid", stage=1, blocks=2, step=1, epoch=1, wall_s=t, metrics={"mrr@5": value}
+                job=job,
+                kind="valid",
+                stage=stage,
+                blocks=2 * stage,
+                step=step,
+                epoch=1,
+                wall_s=t,
+                metrics={"mrr@5": value},
             )
 
-    curve(scratch, [(30, 0.1), (60, 0.25), (90, 0.30), (120, 0.29)])
-    curve(stacked, [(10, 0.2), (30, 0.298), (50, 0.31)])
+    curve(scratch, [(30, 0.1, 1, 100), (60, 0.25, 1, 200), (90, 0.30, 1, 300), (120, 0.29, 1, 400)])
+    curve(stacked, [(10, 0.2, 1, 100)])
+    TrainingPoint.objects.create(job=stacked, kind="stage", stage=1, blocks=2, step=150, epoch=1, wall_s=15)
+    curve(stacked, [(30, 0.298, 2, 120), (50, 0.31, 2, 200)])
     comparison = job_comparison(first=stacked, second=scratch)
     assert comparison.reference.job == scratch
     assert comparison.time_to_reach_s == 30 and comparison.speedup == pytest.approx(3.0)
-    assert "3.0× (faster)" in comparison.note
+    # Steps count over stages: 150 in the first, 120 into the second; scratch needed 300.
+    assert comparison.steps_to_reach == 270 and comparison.reference.steps_to_best == 300
+    assert "in 30 s (270 steps); scratch took 90 s (300 steps): 3.0× (faster)" in comparison.note
     assert comparison_partner(scratch) == stacked
     data = comparison.to_dict()
     assert [len(r["curve"]) for r in data["runs"]] == [3, 4]
