@@ -15,11 +15,11 @@ process, with the same thread count, and compared on the same test cases:
 Reported per run: test HR/NDCG/MRR@5 and @10 (95 % bootstrap intervals over test cases), total
 training wall time, the wall time to first reach the scratch model's best validation MRR@5
 within 1 % relative and the optimiser steps that took (time is steps × cost per step, and a
-stacked run can win on either); per StackRec run, the paired-bootstrap difference of test NDCG@10
-against scratch, and what each stack did to validation MRR@5 (the deeper model's first validation minus
-the stacked model's best). If the deep model does not beat the shallow one significantly on a
-data set, the table says so: reaching the deep model's accuracy quickly then says nothing about
-stacking.
+stacked run can win on either); per StackRec run, the paired-bootstrap difference of test
+NDCG@10 against scratch, and what each stack did to validation MRR@5 (the deeper model's first
+validation minus the stacked model's best). If the deep model does not beat the shallow one
+significantly on a data set, the table says so: reaching the deep model's accuracy quickly then
+says nothing about stacking.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 The speedup is the one ``bench/stackrec.py`` reports: the reference run's (scratch's) time to its
 best validation value, over the time the other run needs to first come within 1 % (relative) of
-that value. Both also come with the optimiser steps they took, summed over stages: time is steps ×
-cost per step, and the steps say whether a run won by needing fewer of them or by taking cheaper
-(shallower) ones. Validation values only compare on the same validation cases, so runs on different data
-(a retrain on a grown log against the version it started from) get no speedup; they are compared
-on the new data's test cases instead, where the retrain job scored the previous version first.
+that value. Both also come with the optimiser steps they took, summed over stages: time is
+steps × cost per step, and the steps say whether a run won by needing fewer of them or by taking
+cheaper (shallower) ones. Validation values only compare on the same validation cases, so runs on
+different data (a retrain on a grown log against the version it started from) get no speedup; they
+are compared on the new data's test cases instead, where the retrain job scored the previous
+version first.
 """
 
 from __future__ import annotations
