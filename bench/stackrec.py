@@ -119,8 +119,7 @@ def compare(reports: list[RunReport], title: str) -> tuple[str, dict[str, Any]]:
     for r in reports:
         # A CL deployed / TF pre-trained model was validated on other data: no race to report.
         earlier = r.name.startswith(("deployed", "pretrained"))
-        reach = None if earlier else r.time_to_reach(METRIC, target)
-        steps = None if earlier else r.steps_to_reach(METRIC, target)
+        reach, steps = (None if earlier else r.reach(METRIC, target)) or (None, None)
         speedup = scratch_time / reach if reach and scratch_time else None
         cells = metric_cells(r.test_ranks, ("hr@10", "ndcg@10", "mrr@10"))
         small = [f"{r.test[m]:.4f}" for m in ("hr@5", "ndcg@5", "mrr@5")]

@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str, ScheduleEvent], None] | None
 
 
+# A run "reached" a target once its validation came within 1 % (relative) of it: the benchmark,
+# the CLI and the web app's comparison all judge speed-ups this way.
+REACH_TOLERANCE = 0.01
+
+
 @dataclass
 class RunReport:
     """One trained model of a comparison, with everything a results table needs."""
@@ -62,21 +67,23 @@ class RunReport:
         """(seconds since this run started, validation value, stage) for every validation."""
         return [(r["wall_s"], r["metrics"][metric], s.stage) for s in self.stages for r in s.history]
 
-    def time_to_reach(self, metric: str, target: float, tolerance: float = 0.01) -> float | None:
+    def time_to_reach(self, metric: str, target: float, tolerance: float = REACH_TOLERANCE) -> float | None:
         """Seconds until validation ``metric`` first reached ``target`` within ``tolerance`` (relative)."""
-        reached = self._first_reaching(metric, target, tolerance)
+        reached = self.reach(metric, target, tolerance)
         return reached[0] if reached else None
 
-    def steps_to_reach(self, metric: str, target: float, tolerance: float = 0.01) -> int | None:
-        """Optimiser steps, over all stages, until ``metric`` first reached ``target``.
-
-        Time to a target is steps × cost per step: a stacked run can beat scratch only by needing
-        fewer steps or by taking cheaper ones, and this count tells the two apart.
-        """
-        reached = self._first_reaching(metric, target, tolerance)
+    def steps_to_reach(self, metric: str, target: float, tolerance: float = REACH_TOLERANCE) -> int | None:
+        """Optimiser steps, over all stages, until ``metric`` first reached ``target``."""
+        reached = self.reach(metric, target, tolerance)
         return reached[1] if reached else None
 
-    def _first_reaching(self, metric: str, target: float, tolerance: float) -> tuple[float, int] | None:
+    def reach(
+        self, metric: str, target: float, tolerance: float = REACH_TOLERANCE
+    ) -> tuple[float, int] | None:
+        """(seconds, optimiser steps over all stages) at the first validation within ``tolerance``
+        of ``target``. Time to a target is steps × cost per step: a stacked run can beat scratch
+        only by needing fewer steps or by taking cheaper ones, and the two figures tell them apart.
+        """
         steps_before = 0
         for stage in self.stages:
             for record in stage.history:
@@ -368,8 +375,7 @@ def comparison_table(reports: list[RunReport], *, metric: str = "mrr@5", referen
     )
     lines = [header]
     for r in reports:
-        reach = r.time_to_reach(metric, target) if target else None
-        steps = r.steps_to_reach(metric, target) if target else None
+        reach, steps = (r.reach(metric, target) if target else None) or (None, None)
         speedup = f"{ref_time / reach:7.2f}x" if reach and ref_time else "      -"
         lines.append(
             f"{r.name:<32} {r.blocks:>6} {r.wall_s:8.1f} {r.best_valid.get(metric, float('nan')):12.4f} "

@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer.scenarios import REACH_TOLERANCE
 from trainer.schedule import NO_STACKING
 from webapp.training.models import TrainingJob, TrainingPoint
-
-REACH_TOLERANCE = 0.01  # "reached" = within 1 % relative of the reference's best, as in the benchmark
 
 
 @dataclass
