@@ -58,6 +58,20 @@ def test_left_padding_does_not_change_scores(name):
     torch.testing.assert_close(model.score_last(history), model.score_last(padded), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["nextitnet", "grec"])
+def test_scoring_a_long_history_reads_only_the_receptive_field(name):
+    model = make(name, blocks=2)  # dilations 1, 2 then 4, 8, kernel 3: 1 + 2·(1 + 2 + 4 + 8) = 31
+    assert model.context_length() == 31
+    history = torch.randint(1, N_ITEMS, (2, 80))
+    full = model.forward(history)[:, -1, :]  # every position encoded, no trimming
+    torch.testing.assert_close(model.logits(full)[:, 1:], model.score_last(history)[:, 1:])
+    # The field is tight: the 31st item from the end still moves the scores.
+    changed = history.clone()
+    changed[:, -31] = (changed[:, -31] % (N_ITEMS - 1)) + 1
+    assert not torch.allclose(model.score_last(history), model.score_last(changed))
+    assert make(name, blocks=4).context_length() == 61
+
+
 @pytest.mark.parametrize("name", ["nextitnet", "sasrec"])
 def test_padding_targets_do_not_enter_the_loss(name):
     model = make(name)

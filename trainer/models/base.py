@@ -122,8 +122,19 @@ class SequentialRecommender(nn.Module):
         """hidden [..., D] → scores over every item [..., n_items]."""
         return F.linear(hidden, self.item_weights, self.output_bias)
 
+    def context_length(self) -> int | None:
+        """How many of a history's latest items the next-item scores depend on; None: all of them.
+
+        :meth:`score_last` encodes no more than this, so scoring a long history costs only what
+        the model can see (a 2-block NextItNet sees 31 items of a 200-item history).
+        """
+        return None
+
     def score_last(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Next-item scores after each history: [B, T] → [B, n_items]; padding scores −inf."""
+        context = self.context_length()
+        if context is not None and item_seq.shape[1] > context:
+            item_seq = item_seq[:, -context:]
         hidden = self.forward(item_seq)[:, -1, :]  # [B, D]
         scores = self.logits(hidden)
         scores[:, 0] = -math.inf

@@ -100,6 +100,14 @@ class NextItNet(SequentialRecommender):
         )
         self._init_embeddings()
 
+    def context_length(self) -> int:
+        """The last position's receptive field: itself plus each causal convolution's look-back.
+
+        Exact because padded positions are zero at every layer, as the convolutions' own left
+        padding is: items further back cannot reach the last output.
+        """
+        return 1 + sum(block.conv1.left_pad + block.conv2.left_pad for block in self.blocks)
+
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.dropout(x)
         for block in self.blocks:
