@@ -280,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: epoch)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
+        "--max-len",
+        type=int,
+        default=50,
+        help="history a model sees: training windows and test histories keep this many items",
+    )
+    parser.add_argument(
         "--lr", type=float, default=1e-3, help="Adam's learning rate for every run (reference: 1e-3)"
     )
     parser.add_argument(
@@ -303,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
+            max_len=args.max_len,
             lr=args.lr,
             patience=args.patience,
             eval_every=args.eval_every,
@@ -323,7 +330,10 @@ def main(argv: list[str] | None = None) -> int:
                 stage_patience=args.stage_patience,
                 stage_epochs=args.stage_epochs,
             )
-            cfg = model_config(model, MODELS[model])
+            options = dict(MODELS[model])
+            if "max_len" in options:  # SASRec embeds positions: it needs one for every item it sees
+                options["max_len"] = max(options["max_len"], args.max_len)
+            cfg = model_config(model, options)
             comparisons = []
             for name in [d for d in args.data.split(",") if d]:
                 spec = data_spec(name, args.shared)
@@ -385,8 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(overview(summaries, methods))
     header = (
         f"StackRec benchmark — {args.threads} thread(s), device auto, methods {', '.join(methods)}; "
-        f"batch {args.batch_size}, Adam {args.lr:g}, stage patience {args.stage_patience}, final patience "
-        f"{args.patience}, seed {args.seed}; total {time.perf_counter() - started:.0f} s."
+        f"batch {args.batch_size}, histories {args.max_len}, Adam {args.lr:g}, stage patience "
+        f"{args.stage_patience}, final patience {args.patience}, seed {args.seed}; "
+        f"total {time.perf_counter() - started:.0f} s."
     )
     text = header + "\n\n" + "\n\n".join(sections) + "\n"
     (args.out / "table.md").write_text(text)

@@ -120,7 +120,9 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--loss", default=defaults.loss, choices=("full", "sampled"))
     t.add_argument("--negatives", type=int, default=0, help="sampled softmax negatives (0: 20%% of items)")
     t.add_argument("--patience", type=int, default=defaults.patience, help="validations without gain")
-    t.add_argument("--eval-every", type=int, default=0, help="steps between validations (0: each epoch)")
+    t.add_argument(
+        "--eval-every", type=int, default=0, help="steps between validations, across epochs (0: every epoch)"
+    )
     t.add_argument("--metric", default=defaults.metric, help="early-stopping metric, e.g. mrr@5 or ndcg@10")
     t.add_argument(
         "--time-budget", type=float, default=0.0, help="wall-clock seconds cap per stage (0: none)"

@@ -46,7 +46,7 @@ class TrainConfig(ConfigMixin):
     grad_clip: float = 5.0  # max global gradient norm; 0 disables
     loss: str = "full"  # full | sampled
     negatives: int = 0  # sampled softmax negatives; 0 → 20 % of the catalogue (reference)
-    eval_every: int = 0  # optimiser steps between validations; 0 → once per epoch
+    eval_every: int = 0  # optimiser steps between validations, across epoch ends; 0 → at each epoch's end
     patience: int = 5  # validations without improvement before stopping; 0 disables
     metric: str = "mrr@5"  # early-stopping metric (StackRec's reference selects by MRR@5)
     max_steps: int = 0  # 0 → no cap beyond epochs
@@ -220,6 +220,8 @@ def fit(
         planned = config.epochs * steps_per_epoch
         if config.max_steps:
             planned = min(planned, config.max_steps)
+        # A set interval is kept across epoch ends: where one validation costs more than an epoch
+        # (long histories on a small log), validating at every epoch's end would swamp training.
         eval_every = config.eval_every or steps_per_epoch
         negatives = config.negatives or default_negatives(model.n_items)
 
@@ -327,7 +329,7 @@ def fit(
                     emit(progress_event("step", loss=window_sum / window_n))
                     window_sum, window_n = 0.0, 0
 
-                if state.step % eval_every == 0 or state.batch_in_epoch == steps_per_epoch:
+                if state.step % eval_every == 0:
                     validate(loss_sum / max(loss_n, 1))
                     loss_sum, loss_n = 0.0, 0
                     if checkpoint_path is not None:
@@ -356,9 +358,9 @@ def fit(
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
         unvalidated = not state.history or state.history[-1].step != state.step
-        if state.best is None or (unvalidated and stopped_by in ("max_steps", "time_budget")):
-            # Stopped between validations by a budget: the steps since the last validation would
-            # otherwise be thrown away with the weights (up to a whole validation interval per stage).
+        if state.best is None or (unvalidated and stopped_by in ("epochs", "max_steps", "time_budget")):
+            # Ended between validations (a budget, or the last epoch): the steps since the last one
+            # would otherwise be thrown away with the weights (up to a whole interval per stage).
             validate(loss_sum / max(loss_n, 1))
         if state.best_state is not None:
             model.load_state_dict(state.best_state)

@@ -123,7 +123,17 @@ def test_a_budget_stop_between_validations_validates_the_last_steps():
     config = TrainConfig(epochs=10, batch_size=16, eval_every=3, max_steps=7, patience=0, device="cpu")
     result = fit(tiny_model(split), split, config)
     assert result.stopped_by == "max_steps" and result.steps == 7
-    assert [r.step for r in result.history] == [3, 4, 6, 7]
+    assert [r.step for r in result.history] == [3, 6, 7]
+
+
+def test_a_validation_interval_longer_than_an_epoch_is_kept_across_epoch_ends():
+    """Where validating costs more than an epoch, ``eval_every`` must not fall back to every epoch."""
+    split = toy_split()  # 4 steps per epoch
+    config = TrainConfig(epochs=5, batch_size=16, eval_every=6, patience=0, device="cpu")
+    result = fit(tiny_model(split), split, config)
+    assert result.stopped_by == "epochs" and result.steps == 20
+    # Every 6 steps, then the last steps once training ends, so none of them is thrown away.
+    assert [r.step for r in result.history] == [6, 12, 18, 20]
 
 
 def test_progress_events_report_steps_evals_and_the_end():
