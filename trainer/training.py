@@ -21,7 +21,7 @@ import torch
 from trainer.checkpoint import save_checkpoint
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data.batching import TrainBatcher, make_windows
-from trainer.data.types import EvalSet, Sequences, Split
+from trainer.data.types import EvalSet, Split
 from trainer.devices import autocast, deterministic_kernels, resolve_device
 from trainer.evaluation import evaluate
 from trainer.losses import default_negatives, full_softmax_loss, sampled_softmax_loss
@@ -399,9 +399,7 @@ def _validation_cases(cases: EvalSet, sample: int, seed: int) -> EvalSet:
     if not sample or len(cases) <= sample:
         return cases
     chosen = np.sort(np.random.default_rng(seed).choice(len(cases), size=sample, replace=False))
-    lengths = cases.histories.lengths()[chosen]
-    histories = Sequences.from_slices(cases.histories.items, cases.histories.offsets[chosen], lengths)
-    return EvalSet(histories, cases.targets[chosen])
+    return cases.subset(chosen)
 
 
 def _validate(

@@ -42,3 +42,35 @@ def test_model_evaluation_does_not_depend_on_batch_size():
     assert whole.ranks.tolist() == one_by_one.ranks.tolist()
     assert whole.n_cases == len(split.test)
     assert model.training  # evaluation restores the mode it found
+
+
+def test_cases_cut_from_one_sequence_score_as_they_would_alone():
+    """One pass per source sequence gives each case exactly the ranks of scoring it on its own."""
+    rng = np.random.default_rng(0)
+    users = [rng.integers(1, 30, size=n) for n in (70, 45, 3, 90)]
+    histories, targets, source = [], [], []
+    for u, items in enumerate(users):  # every event after the 2nd of each user, as a time split cuts them
+        for p in range(2, len(items)):
+            histories.append(items[:p])
+            targets.append(items[p])
+            source.append(u)
+    order = rng.permutation(len(targets))  # cases interleave across users, as in time order
+    cases = EvalSet(
+        sequences([histories[i] for i in order]), np.array(targets)[order], np.array(source)[order]
+    )
+    torch.manual_seed(0)
+    model = build_model("nextitnet", model_config("nextitnet", {"blocks": 2, "embedding_dim": 16}), 30)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("alpha"):
+                p.fill_(0.7)
+    shared = evaluate(model, cases, max_len=40)  # receptive field 31 ≤ 40: one pass per user
+    alone = evaluate(model, EvalSet(cases.histories, cases.targets), max_len=40)
+    assert shared.ranks.tolist() == alone.ranks.tolist()
+
+
+def test_cases_that_are_not_prefixes_of_their_source_are_refused():
+    cases = EvalSet(sequences([[1, 2], [3, 4, 5]]), np.array([3, 6]), np.array([0, 0]))
+    model = build_model("nextitnet", model_config("nextitnet", {"blocks": 1, "embedding_dim": 8}), 10)
+    with pytest.raises(ValueError, match="prefixes"):
+        evaluate(model, cases, max_len=50)

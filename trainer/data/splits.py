@@ -104,7 +104,7 @@ def time_split(dataset: SequenceDataset, test_share: float = 0.1, valid_share: f
             )
         events = events[has_history]
         histories = Sequences.from_slices(seqs.items, seqs.offsets[seq_of[events]], position[events])
-        return EvalSet(histories=histories, targets=seqs.items[events])
+        return EvalSet(histories=histories, targets=seqs.items[events], source=seq_of[events])
 
     test = cases(order[test_cut:], "test")
     if not len(test):
@@ -153,6 +153,7 @@ def prefix_cases(sequences: Sequences) -> EvalSet:
     return EvalSet(
         histories=Sequences.from_slices(sequences.items, starts, prefix),
         targets=sequences.items[starts + prefix],
+        source=seq_of,
     )
 
 

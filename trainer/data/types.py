@@ -73,13 +73,26 @@ class Sequences:
 
 @dataclass(frozen=True)
 class EvalSet:
-    """Prediction cases: history ``histories.get(i)`` should rank ``targets[i]`` first."""
+    """Prediction cases: history ``histories.get(i)`` should rank ``targets[i]`` first.
+
+    ``source`` names, per case, the sequence its history was cut from, where the cases of one
+    sequence are prefixes of each other (a time split, every prefix of a session). A causal model
+    then scores all of them from one pass over the longest (see ``trainer.evaluation``).
+    """
 
     histories: Sequences
     targets: np.ndarray  # int64 [n_cases]
+    source: np.ndarray | None = None  # int64 [n_cases], or None where no two cases share a history
 
     def __len__(self) -> int:
         return len(self.targets)
+
+    def subset(self, index: np.ndarray) -> EvalSet:
+        """The cases at ``index``, in that order."""
+        lengths = self.histories.lengths()[index]
+        histories = Sequences.from_slices(self.histories.items, self.histories.offsets[:-1][index], lengths)
+        source = None if self.source is None else self.source[index]
+        return EvalSet(histories, self.targets[index], source)
 
 
 @dataclass(frozen=True)

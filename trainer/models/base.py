@@ -135,7 +135,10 @@ class SequentialRecommender(nn.Module):
         context = self.context_length()
         if context is not None and item_seq.shape[1] > context:
             item_seq = item_seq[:, -context:]
-        hidden = self.forward(item_seq)[:, -1, :]  # [B, D]
+        return self.score_hidden(self.forward(item_seq)[:, -1, :])
+
+    def score_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-item scores from chosen positions' hidden states: [N, D] → [N, n_items]."""
         scores = self.logits(hidden)
         scores[:, 0] = -math.inf
         return scores
