@@ -58,7 +58,9 @@ def evaluate(
     """Rank each case's target among all items after its history (last ``max_len`` items).
 
     ``exclude_seen`` removes the history's items from the candidates first; a target that repeats
-    a history item then counts as a miss (rather than being quietly kept).
+    a history item then counts as a miss (rather than being quietly kept). Cases with a
+    ``source`` are scored one pass per source where the model's context fits ``max_len``, which
+    gives the ranks one pass per case would.
     """
     was_training = model.training
     model.eval()
