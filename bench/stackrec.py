@@ -262,7 +262,11 @@ def step_costs(reports: list[RunReport]) -> dict[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="ml-100k:time,lastfm:time,beauty,diginetica")
+    parser.add_argument(
+        "--data",
+        default="ml-100k:time,lastfm,beauty,diginetica",
+        help="data sets; NAME:time for the global time split (needs timestamps: LastFM has none)",
+    )
     parser.add_argument("--models", default="nextitnet,sasrec")
     parser.add_argument("--scenarios", default="ts,cl", help="ts, cl (tf runs with --tf)")
     parser.add_argument("--tf", default="", help="SOURCE:TARGET data pair for the transfer scenario")
