@@ -127,22 +127,27 @@ def shared_prefix_batches(
     if not np.array_equal(histories.items[case_pos + step], histories.items[long_pos + step]):
         raise ValueError("cases that name one source must be prefixes of one sequence")
 
+    # Groups widest first; the cases are put in the same order once, so a batch of consecutive
+    # groups owns a contiguous slice of them.
     by_width = np.argsort(-window_len, kind="stable")
+    rank = np.empty_like(by_width)
+    rank[by_width] = np.arange(len(by_width))
+    case_rank = rank[group]
+    by_rank = np.argsort(case_rank, kind="stable")  # positions in ``order``
+    cases_before = np.r_[0, np.cumsum(np.bincount(case_rank, minlength=len(by_width)))]
     batch_start = 0
     while batch_start < len(by_width):
         width = int(window_len[by_width[batch_start]])
-        size = max(1, max_positions // max(width, 1))
-        groups = by_width[batch_start : batch_start + size]
-        batch_start += size
+        batch_end = min(batch_start + max(1, max_positions // max(width, 1)), len(by_width))
+        groups = by_width[batch_start:batch_end]
         first_item = starts[longest[groups]] + window_start[groups]
         windows = left_pad(histories.items, first_item, window_len[groups])
-        slot = np.full(len(first), -1)
-        slot[groups] = np.arange(len(groups))
-        chosen = np.flatnonzero(slot[group] >= 0)
+        chosen = by_rank[cases_before[batch_start] : cases_before[batch_end]]
         case_group = group[chosen]
         cols = windows.shape[1] - window_len[case_group] + (n_case[chosen] - 1 - window_start[case_group])
         index = order[chosen]
-        yield windows, slot[case_group], cols, cases.targets[index].astype(np.int64), index
+        yield windows, case_rank[chosen] - batch_start, cols, cases.targets[index].astype(np.int64), index
+        batch_start = batch_end
 
 
 def popularity_scores(train: Sequences, n_items: int) -> torch.Tensor:
