@@ -6,8 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data import (
+    DataError,
     ReadOptions,
     SequenceDataset,
     Split,
@@ -79,7 +82,31 @@ def split_data(spec: DataSpec, dataset: SequenceDataset, test: SequenceDataset |
         len(split.test),
         split.n_items - 1,
     )
+    check_learnable(split)
     return split
+
+
+def check_learnable(split: Split) -> None:
+    """Refuse data on which any model scores perfectly without learning anything.
+
+    With one item, or every history the same, each metric comes out 1.0 (or close) for the trivial
+    model, and such a model must never reach serving with figures that look excellent.
+    """
+    items = split.n_items - 1
+    if items < 2:
+        raise DataError(
+            f"the log has {items} distinct item{'s' if items != 1 else ''}: there is nothing to rank; "
+            "a recommender needs at least 2 items"
+        )
+    train = split.train
+    lengths = np.diff(train.offsets)
+    if len(train) > 1 and np.all(lengths == lengths[0]):
+        rows = train.items.reshape(len(train), int(lengths[0]))
+        if np.all(rows == rows[0]):
+            raise DataError(
+                f"all {len(train):,} training histories are identical: there is no behaviour to learn "
+                "(is the user or session column right?)"
+            )
 
 
 def prepare_split(spec: DataSpec) -> Split:

@@ -61,7 +61,9 @@ class RunReport:
 
     @property
     def best_valid(self) -> dict[str, float]:
-        return self.stages[-1].best
+        """Validation metrics of the model the run kept (see ``StackingSchedule.keep``)."""
+        kept = [s for s in self.stages if s.kept]
+        return (kept[-1] if kept else self.stages[-1]).best
 
     def curve(self, metric: str) -> list[tuple[float, float, int]]:
         """(seconds since this run started, validation value, stage) for every validation."""
@@ -96,9 +98,9 @@ class RunReport:
         """Per stack, two differences from the best of the model stacked (which is what was stacked):
         the deeper model's validation before it trained — what the stacking operation itself cost,
         zero for a function-preserving stack — and its first validation after one validation
-        interval of training (``None`` if the stage ended before one). A stage after a model trained
-        elsewhere (CL's deployed model, validated on other data) has nothing to compare with and is
-        skipped.
+        interval of training (``None`` if the stage ended before one). A model trained elsewhere
+        (CL's deployed model) is validated on this run's data before it is stacked, so its stack is
+        measured against what it scored there.
         """
         changes = []
         for before, after in zip(self.stages, self.stages[1:], strict=False):

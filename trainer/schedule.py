@@ -1,12 +1,26 @@
-"""The progressive schedule: train shallow, stack, train, … up to the final depth.
+"""The progressive schedule: train shallow, stack, train, … while depth pays, up to a ceiling.
 
-One object, :class:`StackingSchedule`, describes the plan (start depth, final depth, method, when a
-stage ends) for the CLI, the benchmarks and the web app alike; :func:`run_schedule` executes it.
-An intermediate stage ends when validation plateaus (``stage_patience`` validations without a
-gain) or when its epoch/step budget is spent; the final stage follows the training config's own
-epochs and patience. The best-validation weights of each stage are what gets stacked, and each
-stacked stage validates its model before training it: that first validation competes for the
-stage's best, so a function-preserving stage never ends below the model it was stacked from.
+One object, :class:`StackingSchedule`, describes the plan (start depth, depth ceiling, method,
+growth rule, which model to keep, when a stage ends) for the CLI, the benchmarks and the web app
+alike; :func:`run_schedule` executes it.
+
+- **Growth.** ``grow="auto"`` (the default) stacks only while it pays: a stage whose best
+  validation does not beat the model it was stacked from by ``min_gain`` (relative) ends the run,
+  so ``final_blocks`` is a ceiling. ``grow="fixed"`` is the paper's plan: every stage up to
+  ``final_blocks`` is trained whatever it gains.
+- **The kept model.** ``keep="best"`` returns the best model over all stages, where a deeper
+  stage replaces a shallower one only when it beats it by ``min_gain``: a gain inside the margin is
+  validation noise, and the shallower model is cheaper to serve. ``keep="final"`` returns the last
+  stage's model (what the paper's scripts export).
+- **Stages.** An intermediate stage ends when validation plateaus (``stage_patience`` validations
+  without a gain) or when its epoch/step budget is spent; the ceiling's stage follows the training
+  config's own epochs and patience. The best-validation weights of each stage are what gets
+  stacked, and each stacked stage validates its model before training it: that first validation
+  competes for the stage's best, so a function-preserving stage never ends below the model it was
+  stacked from.
+
+Every stage's report says why it ended, what it gained over the model it was measured against and
+what the schedule decided (kept, grew on, growth stopped).
 
 A checkpoint is written after every finished stage, so an interrupted run (a killed worker, a
 cancel) resumes from the last finished stage instead of from scratch.
@@ -16,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,18 +45,31 @@ from trainer.data.types import Split
 from trainer.models import build_model
 from trainer.models.base import ModelConfig, SequentialRecommender
 from trainer.stacking import METHODS, carry_optimizer_state, stack
-from trainer.training import ProgressEvent, TrainConfig, fit
+from trainer.training import ProgressEvent, TrainConfig, fit, validation_metrics
 
 logger = logging.getLogger(__name__)
 
 NO_STACKING = "none"
+GROW_MODES = ("auto", "fixed")
+KEEP_MODES = ("best", "final")
+# The relative validation gain a deeper stage must show to be kept (and, with grow=auto, to grow
+# on). 1 % is the tolerance within which the benchmarks count a run as reaching a target: smaller
+# gains are inside the noise of one validation (docs: "Automatic growth").
+DEFAULT_MIN_GAIN = 0.01
+# Where the auto schedule starts: the shallowest model of each family that is worth stacking
+# (NextItNet and GRec blocks hold two dilated convolutions each; a SASRec block is a whole layer).
+START_BLOCKS = {"nextitnet": 2, "grec": 2, "sasrec": 1}
+DEFAULT_CEILING = {"nextitnet": 16, "grec": 16, "sasrec": 8}
 
 
 @dataclass(frozen=True)
 class StackingSchedule(ConfigMixin):
     start_blocks: int = 2
-    final_blocks: int = 16
-    method: str = "adjacent"  # adjacent | cross | preserving | none (final depth from scratch)
+    final_blocks: int = 16  # grow=auto: the deepest model the run may grow to; grow=fixed: the depth reached
+    method: str = "preserving"  # preserving | adjacent | cross (paper) | none (final depth from scratch)
+    grow: str = "auto"  # auto: stack while a stage gains min_gain | fixed: every stage to final_blocks
+    min_gain: float = DEFAULT_MIN_GAIN  # relative validation gain that makes a deeper stage worth keeping
+    keep: str = "best"  # best: the best model over all stages | final: the last stage's model
     stage_epochs: int = 0  # epoch budget of each intermediate stage; 0 → the training config's epochs
     stage_steps: int = 0  # step budget of each intermediate stage; 0 → none
     stage_patience: int = 2  # validations without gain that end an intermediate stage (plateau)
@@ -51,13 +79,30 @@ class StackingSchedule(ConfigMixin):
             raise ConfigError(
                 f"unknown stacking method {self.method!r}; choose one of {', '.join([*METHODS, NO_STACKING])}"
             )
+        for name, allowed in (("grow", GROW_MODES), ("keep", KEEP_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         for name in ("start_blocks", "final_blocks"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number ≥ 1, got {value!r}")
         for name in ("stage_epochs", "stage_steps", "stage_patience"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be ≥ 0, got {getattr(self, name)}")
-        if self.method != NO_STACKING:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a whole number ≥ 0, got {value!r}")
+        if isinstance(self.min_gain, bool) or not isinstance(self.min_gain, (int, float)):
+            raise ConfigError(f"min_gain must be a number, got {self.min_gain!r}")
+        if not 0.0 <= self.min_gain < 1.0:
+            raise ConfigError(
+                f"min_gain is a relative gain between 0 and 1 (0.01 = 1 %), got {self.min_gain}"
+            )
+        if self.method == NO_STACKING:
+            return
+        if self.final_blocks < self.start_blocks:
+            raise ConfigError(
+                f"final_blocks ({self.final_blocks}) must be at least start_blocks ({self.start_blocks})"
+            )
+        if self.grow == "fixed":
             depth = self.start_blocks
             while depth < self.final_blocks:
                 depth *= 2
@@ -68,13 +113,25 @@ class StackingSchedule(ConfigMixin):
                 )
 
     def depths(self) -> list[int]:
-        """Block count of each stage, e.g. [2, 4, 8, 16]; [final] without stacking."""
+        """Block count of each stage the schedule may train, e.g. [2, 4, 8, 16]; [final] without
+        stacking. With ``grow="auto"`` the run may stop before the last one."""
         if self.method == NO_STACKING:
             return [self.final_blocks]
         depths = [self.start_blocks]
-        while depths[-1] < self.final_blocks:
+        while depths[-1] * 2 <= self.final_blocks:
             depths.append(depths[-1] * 2)
         return depths
+
+    def describe(self) -> str:
+        """One line for a user: "2 → 4 → 8 → 16 blocks, preserving, grows while it gains ≥ 1.0 %"."""
+        depths = " → ".join(map(str, self.depths()))
+        if self.method == NO_STACKING:
+            return f"{self.final_blocks} blocks from scratch"
+        if self.grow == "auto":
+            return (
+                f"{depths} blocks at most ({self.method}), growing while a stage gains ≥ {self.min_gain:.1%}"
+            )
+        return f"{depths} blocks ({self.method}), every stage"
 
     def stage_config(self, config: TrainConfig, stage: int) -> TrainConfig:
         """Training settings of ``stage``: the final stage uses ``config`` unchanged."""
@@ -112,36 +169,103 @@ class StageReport:
     start_s: float  # when the stage began, in seconds since the run started
     wall_s: float
     train_s: float
-    stopped_by: str
+    stopped_by: str  # epochs | patience | max_steps | time_budget | initial (a model trained before the run)
     best: dict[str, float]
     history: list[dict[str, Any]]  # validation records; ``wall_s`` counted from the run's start
     checkpoint: str | None = None
     note: str = ""
+    best_step: int = 0  # the stage's step at its best validation
+    best_wall_s: float = 0.0  # when that validation was made, in seconds since the run started
+    gain: float | None = None  # relative gain of ``best`` over the model kept before this stage
+    kept: bool = False  # this stage's model is the run's result (so far)
+    decision: str = ""  # what the schedule made of this stage, in words
 
     def line(self, metric: str) -> str:
+        how = "initial, trained before this run" if self.stopped_by == "initial" else self.stopped_by
         return (
             f"stage {self.stage + 1}: {self.blocks:>3} blocks  {self.steps:>6} steps  {self.wall_s:8.1f}s  "
             f"best valid {metric} {self.best.get(metric, float('nan')):.4f}  "
-            f"ndcg@10 {self.best.get('ndcg@10', float('nan')):.4f}  ({self.stopped_by})"
+            f"ndcg@10 {self.best.get('ndcg@10', float('nan')):.4f}  ({how})"
+            + (f"  {self.decision}" if self.decision else "")
         )
 
 
 @dataclass
 class ScheduleResult:
-    model: SequentialRecommender
+    model: SequentialRecommender  # the kept model (see StackingSchedule.keep)
     stages: list[StageReport] = field(default_factory=list)
     cancelled: bool = False
+    kept_stage: int = -1  # index into ``stages`` of the kept model
+    growth: str = ""  # why the run stopped growing where it did, in words
+
+    @property
+    def kept(self) -> StageReport:
+        return self.stages[self.kept_stage]
 
     @property
     def wall_s(self) -> float:
         return sum(s.wall_s for s in self.stages)
+
+    @property
+    def steps(self) -> int:
+        return sum(s.steps for s in self.stages)
 
     def curve(self, metric: str) -> list[tuple[float, float, int]]:
         """(seconds since start, validation value, stage) for every validation of the run."""
         return [(r["wall_s"], r["metrics"][metric], s.stage) for s in self.stages for r in s.history]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stages": [dataclasses.asdict(s) for s in self.stages], "cancelled": self.cancelled}
+        return {
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+            "cancelled": self.cancelled,
+            "kept_stage": self.kept_stage,
+            "kept_blocks": self.kept.blocks if self.stages else None,
+            "growth": self.growth,
+        }
+
+
+def relative_gain(new: float, old: float) -> float:
+    """``(new − old) / old``; from a zero baseline any improvement counts as infinite gain."""
+    if old > 0:
+        return (new - old) / old
+    return math.inf if new > old else 0.0
+
+
+def _judge(
+    report: StageReport, reference: StageReport, schedule: StackingSchedule, metric: str, last: bool
+) -> bool:
+    """Set ``report``'s gain and decision against the kept ``reference``; true if growth goes on."""
+    gain = relative_gain(report.best.get(metric, 0.0), reference.best.get(metric, 0.0))
+    report.gain = gain
+    shown = "+∞" if math.isinf(gain) else f"{gain:+.1%}"
+    versus = f"{report.blocks} blocks gained {shown} over {reference.blocks} blocks"
+    if gain > schedule.min_gain:
+        report.kept = True
+        report.decision = f"kept: {versus}, more than {schedule.min_gain:.1%}"
+        return True
+    if schedule.keep == "final":
+        report.kept = True
+        report.decision = f"kept as the final stage (keep: final): {versus}"
+    else:
+        report.decision = f"not kept: {versus}, within the {schedule.min_gain:.1%} margin"
+    if schedule.grow == "auto" and not last:
+        report.decision = (
+            f"depth stopped paying at {reference.blocks} blocks: {versus}, not more than "
+            f"{schedule.min_gain:.1%}"
+        )
+        return False
+    return True
+
+
+def _growth_summary(stages: list[StageReport], kept: StageReport, schedule: StackingSchedule) -> str:
+    if schedule.method == NO_STACKING:
+        return f"{kept.blocks} blocks from scratch, no stacking"
+    last = stages[-1]
+    if schedule.grow == "auto" and last.blocks < schedule.depths()[-1]:
+        return last.decision
+    if schedule.grow == "auto":
+        return f"grew to the {last.blocks}-block ceiling; kept {kept.blocks} blocks"
+    return f"trained every stage to {last.blocks} blocks (grow: fixed); kept {kept.blocks} blocks"
 
 
 def _stage_path(checkpoint_dir: Path, stage: int) -> Path:
@@ -164,6 +288,10 @@ def _resume_point(checkpoint_dir: Path | None, schedule: StackingSchedule) -> tu
     return None, []
 
 
+def _kept_index(stages: list[StageReport]) -> int:
+    return max((i for i, s in enumerate(stages) if s.kept), default=len(stages) - 1)
+
+
 def run_schedule(
     model_name: str,
     model_config: ModelConfig,
@@ -176,31 +304,66 @@ def run_schedule(
     checkpoint_dir: str | Path | None = None,
     initial_model: SequentialRecommender | None = None,
 ) -> ScheduleResult:
-    """Run every stage of ``schedule``; returns the final model (best weights) and stage reports.
+    """Run the stages of ``schedule``; returns the kept model (best weights) and every stage's report.
 
     ``initial_model`` is an already-trained model whose depth is the schedule's first stage (the
-    continual-learning scenario: the deployed model is stacked deeper and trained on all data).
+    continual-learning scenario: the deployed model is stacked deeper and trained on all data). It
+    is validated on this run's data first, so the stages after it are judged against what it
+    already scores there.
     """
     depths = schedule.depths()
+    metric = config.metric
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     checkpoint, stages = _resume_point(checkpoint_dir, schedule)
     model: SequentialRecommender | None = checkpoint.model if checkpoint else None
     optimizer_state = checkpoint.extra.get("optimizer_state") if checkpoint else None
+    growing = bool(checkpoint.extra.get("growing", True)) if checkpoint else True
+    kept_model = model
+    if stages and _kept_index(stages) != len(stages) - 1:
+        kept_model = load_checkpoint(_stage_path(checkpoint_dir, _kept_index(stages))).model
+
+    def save_stage(stage: int, report: StageReport) -> None:
+        if checkpoint_dir is None:
+            return
+        path = _stage_path(checkpoint_dir, stage)
+        report.checkpoint = str(path)
+        save_checkpoint(
+            path,
+            model=model,
+            vocab=split.vocab,
+            train_config=config.to_dict(),
+            extra={
+                "schedule": schedule.to_dict(),
+                "stages": [dataclasses.asdict(s) for s in stages],
+                "optimizer_state": optimizer_state,
+                "growing": growing,
+            },
+        )
+
     if model is None and initial_model is not None:
         if len(initial_model.blocks) != depths[0]:
             raise ConfigError(
                 f"the initial model has {len(initial_model.blocks)} blocks, "
                 f"but the schedule starts at {depths[0]}"
             )
-        model = initial_model
-        stages = [
-            StageReport(0, depths[0], 0, 0.0, 0.0, 0.0, "initial", {}, [], note="trained before this run")
-        ]
+        started = time.perf_counter()
+        model = kept_model = initial_model
+        best = validation_metrics(model, split, config)  # what the deployed model scores on this data
+        wall = time.perf_counter() - started
+        report = StageReport(
+            0, depths[0], 0, 0.0, wall, 0.0, "initial", best, [], note="trained before this run",
+            best_wall_s=wall, kept=True, decision="the model this run starts from, validated on its data",
+        )  # fmt: skip
+        stages.append(report)
+        save_stage(0, report)
+        logger.info(report.line(metric))
     offset = sum(s.wall_s for s in stages)
 
     for stage, blocks in enumerate(depths):
         if stage < len(stages):
             continue
+        if not growing:
+            break
         started = time.perf_counter()
         if model is None:
             # Seeded here, so a fresh model's weights depend on the seed alone, not on what ran before
@@ -208,7 +371,7 @@ def run_schedule(
             torch.manual_seed(config.seed)
             model = build_model(model_name, dataclasses.replace(model_config, blocks=blocks), split.n_items)
         elif len(model.blocks) < blocks:
-            deeper = stack(model, schedule.method)
+            deeper = stack(model, schedule.method)  # a new model: the one stacked stays as it was
             optimizer_state = carry_optimizer_state(model, optimizer_state, deeper, schedule.method)
             model = deeper
             logger.info("stacked %s: %d → %d blocks", schedule.method, blocks // 2, blocks)
@@ -230,7 +393,7 @@ def run_schedule(
         )
         if result.stopped_by == "cancelled":
             logger.info("cancelled during stage %d; the last finished stage's checkpoint is kept", stage + 1)
-            return ScheduleResult(model, stages, cancelled=True)
+            return ScheduleResult(kept_model or model, stages, cancelled=True, kept_stage=_kept_index(stages))
         optimizer_state = result.optimizer_state
         wall = time.perf_counter() - started
         report = StageReport(
@@ -246,23 +409,24 @@ def run_schedule(
                 dict(dataclasses.asdict(r), wall_s=stage_offset + r.wall_s, blocks=blocks)
                 for r in result.history
             ],
+            best_step=result.best.step if result.best else 0,
+            best_wall_s=stage_offset + result.best.wall_s if result.best else offset + wall,
         )
+        if not stages:
+            report.kept, report.decision = True, "first stage"
+        else:
+            last = stage == len(depths) - 1
+            growing = _judge(report, stages[_kept_index(stages)], schedule, metric, last=last)
+        if report.kept:
+            kept_model = model
+            for earlier in stages:
+                earlier.kept = False
         offset += wall
         stages.append(report)
-        if checkpoint_dir is not None:
-            path = _stage_path(checkpoint_dir, stage)
-            report.checkpoint = str(path)
-            save_checkpoint(
-                path,
-                model=model,
-                vocab=split.vocab,
-                train_config=config.to_dict(),
-                extra={
-                    "schedule": schedule.to_dict(),
-                    "stages": [dataclasses.asdict(s) for s in stages],
-                    "optimizer_state": optimizer_state,
-                },
-            )
-        logger.info(report.line(config.metric))
-    assert model is not None
-    return ScheduleResult(model, stages)
+        save_stage(stage, report)
+        logger.info(report.line(metric))
+    assert model is not None and kept_model is not None
+    kept_stage = _kept_index(stages)
+    result = ScheduleResult(kept_model, stages, kept_stage=kept_stage)
+    result.growth = _growth_summary(stages, stages[kept_stage], schedule)
+    return result

@@ -389,6 +389,26 @@ def fit(
         return result
 
 
+def validation_metrics(model: SequentialRecommender, split: Split, config: TrainConfig) -> dict[str, float]:
+    """What :func:`fit` would record for ``model`` as it is: the same validation cases and settings.
+
+    The schedule validates a model trained elsewhere (the deployed one, carried to grown data) this
+    way, so the stages after it are judged against what it already scores on the new data.
+    """
+    device = resolve_device(config.device)
+    with deterministic_kernels(device):
+        model.to(device)
+        valid = _validation_cases(split.valid, config.valid_sample, config.seed)
+        return evaluate(
+            model,
+            valid,
+            max_len=config.max_len,
+            batch_size=config.eval_batch_size or None,
+            exclude_seen=config.exclude_seen,
+            device=device,
+        ).metrics
+
+
 def _validation_cases(cases: EvalSet, sample: int, seed: int) -> EvalSet:
     """All validation cases, or a fixed random sample of them.
 

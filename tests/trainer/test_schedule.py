@@ -27,7 +27,15 @@ def test_schedule_depths_and_validation():
     assert StackingSchedule(start_blocks=3, final_blocks=12, method="cross").depths() == [3, 6, 12]
     assert StackingSchedule(final_blocks=16, method="none").depths() == [16]
     with pytest.raises(ConfigError, match="power of two"):
-        StackingSchedule(start_blocks=2, final_blocks=12)
+        StackingSchedule(start_blocks=2, final_blocks=12, grow="fixed")
+    # Growing automatically, the final depth is a ceiling: 2 → 4 → 8 fits under 12.
+    assert StackingSchedule(start_blocks=2, final_blocks=12).depths() == [2, 4, 8]
+    with pytest.raises(ConfigError, match="at least start_blocks"):
+        StackingSchedule(start_blocks=4, final_blocks=2)
+    with pytest.raises(ConfigError, match="grow must be one of"):
+        StackingSchedule(grow="sometimes")
+    with pytest.raises(ConfigError, match="min_gain"):
+        StackingSchedule(min_gain=5)
     with pytest.raises(ConfigError, match="unknown stacking method"):
         StackingSchedule(method="zigzag")
     stage = StackingSchedule(stage_epochs=1, stage_patience=1).stage_config(CONFIG, 0)
@@ -37,7 +45,9 @@ def test_schedule_depths_and_validation():
 
 def test_run_schedule_reports_each_stage_and_resumes_after_the_last_finished_one(tmp_path):
     split = toy_split()
-    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="adjacent", stage_epochs=1)
+    schedule = StackingSchedule(
+        start_blocks=1, final_blocks=4, method="adjacent", stage_epochs=1, grow="fixed"
+    )
     events = []
     result = run_schedule(
         "nextitnet", MODEL, split, CONFIG, schedule, checkpoint_dir=tmp_path, on_progress=events.append
@@ -70,7 +80,9 @@ def test_a_stacked_stage_does_not_replay_the_batches_its_previous_stage_trained_
             return iter(batches)
 
     monkeypatch.setattr(training, "TrainBatcher", Recording)
-    schedule = StackingSchedule(start_blocks=1, final_blocks=2, method="preserving", stage_epochs=1)
+    schedule = StackingSchedule(
+        start_blocks=1, final_blocks=2, method="preserving", stage_epochs=1, grow="fixed"
+    )
     run_schedule("nextitnet", MODEL, toy_split(), dataclasses.replace(CONFIG, epochs=1), schedule)
     assert len(first_batches) == 2  # one epoch per stage
     assert first_batches[0] != first_batches[1]
@@ -78,7 +90,7 @@ def test_a_stacked_stage_does_not_replay_the_batches_its_previous_stage_trained_
 
 def test_cancel_during_a_stage_keeps_the_finished_stages(tmp_path):
     split = toy_split()
-    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="cross", stage_epochs=1)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="cross", stage_epochs=1, grow="fixed")
     stop_after = {"steps": 6}
 
     def should_stop() -> bool:
@@ -98,7 +110,9 @@ def test_function_preserving_stages_start_where_their_source_ended_and_never_end
     exactly as its source did, and the stage's best (what the next stack, or the user, gets) is
     never below that, however the deeper model's training goes."""
     split = toy_split()
-    schedule = StackingSchedule(start_blocks=1, final_blocks=4, method="preserving", stage_epochs=2)
+    schedule = StackingSchedule(
+        start_blocks=1, final_blocks=4, method="preserving", stage_epochs=2, grow="fixed"
+    )
     result = run_schedule("nextitnet", MODEL, split, CONFIG, schedule)
     assert result.stages[0].history[0]["step"] > 0  # the fresh first stage has nothing to check
     for before, after in zip(result.stages, result.stages[1:], strict=False):
@@ -110,7 +124,7 @@ def test_function_preserving_stages_start_where_their_source_ended_and_never_end
 
 def test_ts_scenario_compares_shallow_scratch_and_stacked():
     split = toy_split()
-    schedule = StackingSchedule(start_blocks=1, final_blocks=2, stage_epochs=1)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2, stage_epochs=1, grow="fixed")
     reports = scenario_ts(split, "nextitnet", MODEL, CONFIG, schedule, ("adjacent", "preserving"))
     assert [r.name for r in reports] == ["shallow-1", "scratch-2", "stackrec-adjacent", "stackrec-preserving"]
     assert [r.blocks for r in reports] == [1, 2, 2, 2]
@@ -156,7 +170,7 @@ def test_runs_without_stacking_get_the_whole_schedules_time_budget():
     """A 2-stage StackRec run may train two budgets; scratch and shallow must not be cut at one."""
     split = toy_split()
     config = dataclasses.replace(CONFIG, epochs=10_000, time_budget_s=0.3)
-    schedule = StackingSchedule(start_blocks=1, final_blocks=2)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2, grow="fixed")
     reports = scenario_ts(split, "nextitnet", MODEL, config, schedule, ("preserving",))
     for report in reports[:2]:  # shallow-1, scratch-2: one stage each
         assert report.stages[-1].stopped_by == "time_budget"
@@ -181,14 +195,18 @@ def test_first_share_cuts_by_time_or_by_position():
 def test_cl_scenario_stacks_the_deployed_model():
     full = toy_split(seed=0)
     first = toy_split(seed=0, n_users=32)
-    schedule = StackingSchedule(start_blocks=1, final_blocks=2)
+    schedule = StackingSchedule(start_blocks=1, final_blocks=2, grow="fixed")
     reports = scenario_cl(first, full, "nextitnet", MODEL, CONFIG, schedule, ("adjacent",))
     names = [r.name for r in reports]
     assert names == ["deployed-1 (first chunk)", "scratch-2", "stackrec-adjacent"]
     stacked = reports[-1]
     assert stacked.prior_s == pytest.approx(reports[0].wall_s)
     assert stacked.stages[0].stopped_by == "initial" and stacked.blocks == 2
-    assert stacked.stack_changes("mrr@5") == []  # the deployed model was validated on other data
+    # The deployed model is validated on the full data before it is stacked: the stack is measured
+    # against what it already scored there.
+    deployed_on_full = stacked.stages[0].best["mrr@5"]
+    at_stack = stacked.stages[1].history[0]["metrics"]["mrr@5"]
+    assert stacked.stack_changes("mrr@5")[0][0] == pytest.approx(at_stack - deployed_on_full)
 
 
 def test_remap_items_keeps_known_rows_and_transfer_keeps_blocks():
@@ -214,6 +232,94 @@ def test_a_fresh_run_starts_from_the_same_weights_whatever_ran_before():
     shallow = run_schedule("nextitnet", MODEL, split, CONFIG, StackingSchedule(1, 1, method="none"))
     torch.rand(1000)  # other work in the process moves the global generator
     stacked = run_schedule(
-        "nextitnet", MODEL, split, CONFIG, StackingSchedule(1, 2, method="adjacent", stage_epochs=3)
+        "nextitnet",
+        MODEL,
+        split,
+        CONFIG,
+        StackingSchedule(1, 2, method="adjacent", stage_epochs=3, grow="fixed"),
     )
     assert stacked.stages[0].best == shallow.stages[0].best
+
+
+class ScriptedFit:
+    """Stands in for the training loop: each stage ends with the next scripted validation value.
+
+    The decisions under test (grow or stop, which stage to keep) depend only on the stages' best
+    validations, so scripting them tests those decisions exactly, with real stacking around them.
+    """
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = list(values)
+        self.calls = 0
+
+    def __call__(self, model, split, config, **kwargs):
+        value = self.values[self.calls]
+        self.calls += 1
+        with torch.no_grad():  # mark the model, so the test can tell which stage's weights came back
+            model.item_embedding.weight.fill_(value)
+        record = training.EvalRecord(
+            step=10, epoch=1.0, wall_s=0.01, train_loss=1.0, metrics={"mrr@5": value}
+        )
+        return training.FitResult([record], record, 10, 0.01, 0.01, 100, "patience", {})
+
+
+def _scripted_run(monkeypatch, values, tmp_path=None, **schedule):
+    from trainer import schedule as schedule_module
+
+    scripted = ScriptedFit(values)
+    monkeypatch.setattr(schedule_module, "fit", scripted)
+    plan = StackingSchedule(**{"start_blocks": 1, "final_blocks": 8, **schedule})
+    return run_schedule("nextitnet", MODEL, toy_split(), CONFIG, plan, checkpoint_dir=tmp_path), scripted
+
+
+def test_auto_growth_stops_at_the_first_stage_that_does_not_pay(monkeypatch):
+    # 1 → 2 blocks gains 50 %; 2 → 4 gains 0.5 %, inside the default 1 % margin: growth stops there.
+    result, scripted = _scripted_run(monkeypatch, [0.10, 0.15, 0.15075, 0.5])
+    assert scripted.calls == 3  # the 8-block stage never trains
+    assert [s.blocks for s in result.stages] == [1, 2, 4]
+    assert [s.kept for s in result.stages] == [False, True, False]
+    assert len(result.model.blocks) == 2 and result.kept.blocks == 2
+    assert result.model.item_embedding.weight[1, 0].item() == pytest.approx(0.15)  # the 2-block weights
+    assert result.stages[1].gain == pytest.approx(0.5)
+    assert result.growth == result.stages[2].decision
+    assert result.growth == (
+        "depth stopped paying at 2 blocks: 4 blocks gained +0.5% over 2 blocks, not more than 1.0%"
+    )
+
+
+def test_auto_growth_goes_on_to_the_ceiling_while_every_stage_pays(monkeypatch):
+    result, _ = _scripted_run(monkeypatch, [0.10, 0.12, 0.14, 0.16])
+    assert [s.blocks for s in result.stages] == [1, 2, 4, 8]
+    assert len(result.model.blocks) == 8
+    assert result.growth == "grew to the 8-block ceiling; kept 8 blocks"
+
+
+def test_a_fixed_schedule_trains_every_stage_and_keeps_the_best(monkeypatch):
+    """The paper's schedule to a fixed depth, where the deepest stage is far worse (as with
+    paper-faithful stacking, which re-initialises the output layer): the run gives the 2-block model."""
+    result, _ = _scripted_run(
+        monkeypatch, [0.010, 0.030, 0.008], final_blocks=4, grow="fixed", method="adjacent"
+    )
+    assert [s.blocks for s in result.stages] == [1, 2, 4]
+    assert len(result.model.blocks) == 2 and result.kept_stage == 1
+    assert result.stages[2].decision.startswith("not kept: 4 blocks gained -73.3% over 2 blocks")
+    final, _ = _scripted_run(
+        monkeypatch, [0.010, 0.030, 0.008], final_blocks=4, grow="fixed", method="adjacent", keep="final"
+    )
+    assert len(final.model.blocks) == 4 and final.kept_stage == 2
+
+
+def test_a_deeper_stage_within_the_margin_does_not_replace_the_shallower_model(monkeypatch):
+    result, _ = _scripted_run(monkeypatch, [0.100, 0.1009], final_blocks=2, min_gain=0.01)
+    assert len(result.model.blocks) == 1
+    result, _ = _scripted_run(monkeypatch, [0.100, 0.1009], final_blocks=2, min_gain=0.0)
+    assert len(result.model.blocks) == 2
+
+
+def test_a_resumed_run_keeps_its_growth_decision_and_its_kept_model(monkeypatch, tmp_path):
+    first, _ = _scripted_run(monkeypatch, [0.10, 0.15, 0.15075], tmp_path=tmp_path)
+    assert [s.blocks for s in first.stages] == [1, 2, 4]
+    again, scripted = _scripted_run(monkeypatch, [0.9], tmp_path=tmp_path)
+    assert scripted.calls == 0  # growth had stopped: nothing more to train
+    assert again.kept.blocks == 2 and len(again.model.blocks) == 2
+    assert again.model.item_embedding.weight[1, 0].item() == pytest.approx(0.15)
