@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m trainer train --data ml-100k --model nextitnet --blocks 8
+    python -m trainer train --data ml-100k --model nextitnet --grow auto
     python -m trainer train --data Beauty.txt --model sasrec --blocks 2 --dropout 0.5
     python -m trainer evaluate --checkpoint runs/ml-100k/checkpoint.pt --data ml-100k
     python -m trainer export --checkpoint runs/ml-100k/checkpoint.pt --out artifacts/ml-100k-v1
@@ -29,7 +29,17 @@ from trainer.evaluation import EvalResult, evaluate, evaluate_popularity
 from trainer.models import MODELS, model_config
 from trainer.runs import SPLITS, DataSpec, load_data, prepare_split, split_data
 from trainer.scenarios import comparison_table, first_share, scenario_cl, scenario_tf, scenario_ts
-from trainer.schedule import NO_STACKING, ScheduleEvent, StackingSchedule, run_schedule
+from trainer.schedule import (
+    DEFAULT_CEILING,
+    DEFAULT_MIN_GAIN,
+    GROW_MODES,
+    KEEP_MODES,
+    NO_STACKING,
+    START_BLOCKS,
+    ScheduleEvent,
+    StackingSchedule,
+    run_schedule,
+)
 from trainer.stacking import METHODS
 from trainer.training import TrainConfig
 
@@ -91,7 +101,12 @@ def _data_spec(args: argparse.Namespace) -> DataSpec:
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--model", default="nextitnet", choices=sorted(MODELS))
-    g.add_argument("--blocks", type=int, default=8, help="residual blocks of the final model")
+    g.add_argument(
+        "--blocks",
+        type=int,
+        help="deepest model: a ceiling with --grow auto, the final depth otherwise "
+        "(default: 16 for NextItNet and GRec, 8 for SASRec)",
+    )
     g.add_argument("--dim", type=int, default=64, help="embedding size")
     g.add_argument("--dropout", type=float, default=0.0)
     g.add_argument(
@@ -102,7 +117,29 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="any other model setting, JSON-valued (e.g. dilations=[1,2,4] heads=2)",
     )
     st = parser.add_argument_group("stacking (StackRec)")
-    st.add_argument("--start-blocks", type=int, default=2, help="depth of the first stage")
+    st.add_argument(
+        "--start-blocks",
+        type=int,
+        help="depth of the first stage (default: 2 for NextItNet and GRec, 1 for SASRec)",
+    )
+    st.add_argument(
+        "--grow",
+        choices=GROW_MODES,
+        help="auto: stack while a stage gains more than --min-gain over the model it was stacked from; "
+        "fixed: train every stage up to --blocks (default: auto for train, fixed for scenario)",
+    )
+    st.add_argument(
+        "--min-gain",
+        type=float,
+        default=DEFAULT_MIN_GAIN,
+        help="relative validation gain a deeper stage must show to be kept (default %(default)s = 1 %%)",
+    )
+    st.add_argument(
+        "--keep",
+        choices=KEEP_MODES,
+        help="best: the best model over all stages; final: the last stage's (default: best for train, "
+        "final for scenario)",
+    )
     st.add_argument(
         "--stage-epochs", type=int, default=0, help="epoch budget per intermediate stage (0: --epochs)"
     )
@@ -134,8 +171,14 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--valid-sample", type=int, default=0, help="validate on this many random cases (0: all)")
 
 
+def _blocks(args: argparse.Namespace) -> tuple[int, int]:
+    """(start, final) depth: as given, or the model family's defaults."""
+    final = args.blocks or DEFAULT_CEILING[args.model]
+    return args.start_blocks or min(START_BLOCKS[args.model], final), final
+
+
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"blocks": args.blocks, "embedding_dim": args.dim, "dropout": args.dropout}
+    options: dict[str, Any] = {"blocks": _blocks(args)[1], "embedding_dim": args.dim, "dropout": args.dropout}
     for item in args.model_option:
         key, sep, value = item.partition("=")
         if not sep:
@@ -147,11 +190,15 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _schedule(args: argparse.Namespace, method: str) -> StackingSchedule:
+def _schedule(args: argparse.Namespace, method: str, *, grow: str, keep: str) -> StackingSchedule:
+    start, final = _blocks(args)
     return StackingSchedule(
-        start_blocks=args.start_blocks if method != NO_STACKING else args.blocks,
-        final_blocks=args.blocks,
+        start_blocks=start if method != NO_STACKING else final,
+        final_blocks=final,
         method=method,
+        grow=args.grow or grow,
+        keep=args.keep or keep,
+        min_gain=args.min_gain,
         stage_epochs=args.stage_epochs,
         stage_steps=args.stage_steps,
         stage_patience=args.stage_patience,
@@ -244,12 +291,13 @@ def command_train(args: argparse.Namespace) -> int:
     spec = _data_spec(args)
     config = _train_config(args)
     model_cfg = model_config(args.model, _model_options(args))
-    schedule = _schedule(args, args.stack)  # every setting is checked before any data is read
+    # Every setting is checked before any data is read.
+    schedule = _schedule(args, args.stack, grow="auto", keep="best")
     started = time.perf_counter()
     split = prepare_split(spec)
     device = resolve_device(config.device)
     print(
-        f"{args.model}, {' → '.join(map(str, schedule.depths()))} blocks ({schedule.method}) on {spec.path}: "
+        f"{args.model}, {schedule.describe()} on {spec.path}: "
         f"{len(split.train):,} training sequences, {len(split.valid):,} validation and {len(split.test):,} "
         f"test cases, {split.n_items - 1:,} items, device {device}"
     )
@@ -266,6 +314,7 @@ def command_train(args: argparse.Namespace) -> int:
     model = run.model
     for stage in run.stages:
         print(stage.line(config.metric))
+    print(f"kept: stage {run.kept_stage + 1}, {run.kept.blocks} blocks ({run.growth})")
     valid, test, pop_valid, pop_test = _evaluate_all(model, split, config, device)
     total = time.perf_counter() - started
     train_s = sum(s.train_s for s in run.stages)
@@ -273,6 +322,7 @@ def command_train(args: argparse.Namespace) -> int:
     print()
     print(format_table(_result_rows(f"{args.model}-{len(model.blocks)}", valid, test, pop_valid, pop_test)))
     print()
+    print(_against_popularity(test, pop_test))
     print(
         f"training: {steps} steps in {run.wall_s:.1f}s ({train_s:.1f}s in optimiser steps); "
         f"total with data loading and testing {total:.1f}s"
@@ -292,7 +342,7 @@ def command_train(args: argparse.Namespace) -> int:
             "train_config": config.to_dict(),
             "data": spec.to_dict(),
             "schedule": schedule.to_dict(),
-            "stages": run.to_dict()["stages"],
+            **run.to_dict(),
             "valid": valid.metrics,
             "test": test.metrics,
             "popularity": {"valid": pop_valid.metrics, "test": pop_test.metrics},
@@ -303,14 +353,22 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _against_popularity(test: EvalResult, popularity: EvalResult, metric: str = "ndcg@10") -> str:
+    """One sentence: the model's test figure beside popularity's on the same cases."""
+    model, pop = test.metrics[metric], popularity.metrics[metric]
+    verdict = "above" if model > pop else "NOT above"
+    return f"test {metric} {model:.4f}, {verdict} recommending the most popular items ({pop:.4f})"
+
+
 def command_scenario(args: argparse.Namespace) -> int:
     spec = _data_spec(args)
     config = _train_config(args)
     model_cfg = model_config(args.model, _model_options(args))
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    schedule = _schedule(args, methods[0] if methods else "adjacent")
+    # The scenarios reproduce the paper's fixed schedules unless told otherwise.
+    schedule = _schedule(args, methods[0] if methods else "adjacent", grow="fixed", keep="final")
     for method in methods:
-        _schedule(args, method)  # reject unknown methods before any training
+        _schedule(args, method, grow="fixed", keep="final")  # reject unknown methods before any training
     progress = ScenarioProgress()
     dataset, test_sessions = load_data(spec)
     if args.scenario == "ts":
@@ -444,9 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_arguments(train)
     train.add_argument(
         "--stack",
-        default=NO_STACKING,
+        default="preserving",
         choices=(*METHODS, NO_STACKING),
-        help="adjacent / cross (paper-faithful), preserving (function-preserving), none (from scratch)",
+        help="preserving (function-preserving, the default), adjacent / cross (paper-faithful), "
+        "none (--blocks from scratch)",
     )
     train.add_argument("--out", help="folder for checkpoint.pt, per-stage checkpoints and results.json")
     train.set_defaults(handler=command_train)

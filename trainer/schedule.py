@@ -123,13 +123,14 @@ class StackingSchedule(ConfigMixin):
         return depths
 
     def describe(self) -> str:
-        """One line for a user: "2 → 4 → 8 → 16 blocks, preserving, grows while it gains ≥ 1.0 %"."""
+        """One line for a user: "2 → 4 → 8 → 16 blocks at most (preserving), growing while … 1.0%"."""
         depths = " → ".join(map(str, self.depths()))
         if self.method == NO_STACKING:
             return f"{self.final_blocks} blocks from scratch"
         if self.grow == "auto":
             return (
-                f"{depths} blocks at most ({self.method}), growing while a stage gains ≥ {self.min_gain:.1%}"
+                f"{depths} blocks at most ({self.method}), growing while a stage gains more than "
+                f"{self.min_gain:.1%}"
             )
         return f"{depths} blocks ({self.method}), every stage"
 

@@ -27,7 +27,15 @@ from rest_framework.test import APIClient  # noqa: E402
 TINY_CONFIG = {
     "model": "nextitnet",
     "model_options": {"embedding_dim": 8},
-    "schedule": {"start_blocks": 1, "final_blocks": 2, "method": "adjacent", "stage_steps": 3},
+    # A fixed schedule that exports its last stage: these runs are about the job system, not growth.
+    "schedule": {
+        "start_blocks": 1,
+        "final_blocks": 2,
+        "method": "adjacent",
+        "grow": "fixed",
+        "keep": "final",
+        "stage_steps": 3,
+    },
     "train": {"epochs": 1, "batch_size": 16, "max_len": 10, "patience": 0, "threads": 1, "device": "cpu"},
     "export": {"max_k": 10},
 }

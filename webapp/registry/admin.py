@@ -14,18 +14,27 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ("id", "dataset", "number", "model_name", "depth", "method", "is_active", "created_at")
     list_filter = ("is_active", "model_name", "method")
     list_select_related = ("dataset",)
-    readonly_fields = ("is_active", "activated_at")
-    actions = ("activate", "retrain")
+    readonly_fields = ("is_active", "activated_at", "promotion")
+    actions = ("activate", "activate_override", "retrain")
 
     @admin.action(description="Activate the selected version (rollback: activate an older one)")
     def activate(self, request, queryset):
+        self._activate(request, queryset, override=False)
+
+    @admin.action(description="Activate the selected version although the promotion gate held it")
+    def activate_override(self, request, queryset):
+        self._activate(request, queryset, override=True)
+
+    def _activate(self, request, queryset, *, override: bool) -> None:
         if queryset.count() != 1:
             self.message_user(request, "select exactly one version to activate", messages.ERROR)
             return
         try:
-            version = model_version_activate(version=queryset.get())
+            version = model_version_activate(version=queryset.get(), override=override, by=request.user)
         except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+            hint = "; the action \"Activate … although the promotion gate held it\" does"
+            self.message_user(request, exc.message + (hint if exc.extra.get("override_needed") else ""),
+                              messages.ERROR)  # fmt: skip
             return
         self.message_user(request, f"{version.label} is now active")
 

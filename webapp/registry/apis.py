@@ -33,6 +33,7 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
             "depth",
             "method",
             "metrics",
+            "promotion",
             "training_time_s",
             "is_active",
             "activated_at",
@@ -61,10 +62,25 @@ class ModelVersionDetailApi(APIView):
 
 
 class ModelVersionActivateApi(APIView):
-    @extend_schema(request=None, responses=ModelVersionOutputSerializer)
+    parser_classes = (JSONParser,)
+
+    class ModelVersionActivateInputSerializer(serializers.Serializer):
+        override = serializers.BooleanField(
+            default=False,
+            help_text="activate a version the promotion gate held (it did not beat popularity or the "
+            "serving version on validation); without it such a request answers 409 with the comparison",
+        )
+
+    @extend_schema(request=ModelVersionActivateInputSerializer, responses=ModelVersionOutputSerializer)
     def post(self, request: Request, version_id: int) -> Response:
         """Serve this version for its dataset (activating an older version is a rollback)."""
-        version = model_version_activate(version=model_version_get(user=request.user, version_id=version_id))
+        serializer = self.ModelVersionActivateInputSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        version = model_version_activate(
+            version=model_version_get(user=request.user, version_id=version_id),
+            override=serializer.validated_data["override"],
+            by=request.user,
+        )
         return Response(ModelVersionOutputSerializer(version).data)
 
 
@@ -72,7 +88,9 @@ class DatasetRollbackApi(APIView):
     @extend_schema(request=None, responses=ModelVersionOutputSerializer)
     def post(self, request: Request, dataset_id: int) -> Response:
         """Activate the version that was active before the current one."""
-        version = model_version_rollback(dataset=dataset_get(user=request.user, dataset_id=dataset_id))
+        version = model_version_rollback(
+            dataset=dataset_get(user=request.user, dataset_id=dataset_id), by=request.user
+        )
         return Response(ModelVersionOutputSerializer(version).data)
 
 

@@ -21,13 +21,18 @@ class ModelVersion(TimestampedModel):
     )
     number = models.PositiveIntegerField(help_text="1, 2, … per dataset")
     model_name = models.CharField(max_length=50)
-    depth = models.PositiveIntegerField(help_text="residual blocks of the final model")
+    depth = models.PositiveIntegerField(help_text="residual blocks of the exported model (the kept stage's)")
     method = models.CharField(max_length=20, help_text="stacking method (none: trained from scratch)")
     metrics = models.JSONField(default=dict, blank=True)
     training_time_s = models.FloatField(default=0.0)
     artifact_dir = models.CharField(max_length=500, help_text="ONNX artifact folder, relative to MEDIA_ROOT")
     checkpoint_file = models.CharField(
         max_length=500, blank=True, help_text="PyTorch checkpoint (warm starts)"
+    )
+    promotion = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the promotion gate's decision and the figures it was taken on (webapp.registry.promotion)",
     )
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
@@ -48,6 +53,11 @@ class ModelVersion(TimestampedModel):
     def label(self) -> str:
         """The version name serving reports: dataset and number, stable across processes."""
         return f"dataset-{self.dataset_id}-v{self.number}"
+
+    @property
+    def is_held(self) -> bool:
+        """The gate kept this version from going live by itself (activating it needs an override)."""
+        return (self.promotion or {}).get("decision") == "held"
 
     @property
     def artifact_path(self) -> Path:

@@ -122,12 +122,15 @@ class TrainingJobRetrainApi(APIView):
         )
         version = serializers.IntegerField(required=False, help_text="retrain from this version")
         final_blocks = serializers.IntegerField(
-            required=False, min_value=1, help_text="depth of the new model (default: twice the base's)"
+            required=False,
+            min_value=1,
+            help_text="deepest model the retrain may grow to (default: twice the base's depth, or the "
+            "base job's ceiling if deeper); it stacks only while a stage pays",
         )
         method = serializers.ChoiceField(
-            choices=("adjacent", "cross", "preserving"),
+            choices=("preserving", "adjacent", "cross"),
             required=False,
-            help_text="stacking method (default: the base job's, else adjacent)",
+            help_text="stacking method (default: preserving, function-preserving)",
         )
 
     @extend_schema(request=TrainingJobRetrainInputSerializer, responses={201: TrainingJobOutputSerializer})

@@ -5,7 +5,10 @@
     {
       "model": "nextitnet",                      # nextitnet | grec | sasrec
       "model_options": {"embedding_dim": 64},    # the model's config fields, except blocks
-      "schedule": {"start_blocks": 2, "final_blocks": 16, "method": "adjacent",
+      "schedule": {"start_blocks": 2, "final_blocks": 16,  # start: 2 (SASRec 1); final: a ceiling
+                   "method": "preserving",               # preserving | adjacent | cross | none
+                   "grow": "auto",                       # auto: stack while a stage gains min_gain
+                   "min_gain": 0.01, "keep": "best",     # keep: best over all stages | final
                    "stage_epochs": 0, "stage_steps": 0, "stage_patience": 2},
       "train": {"epochs": 30, "patience": 5, "batch_size": 64, "lr": 0.001, "device": "auto", ...},
       "split": {"split": "leave_one_out", "test_share": 0.1, "valid_share": 0.1},
@@ -25,7 +28,7 @@ from trainer.configs import ConfigError
 from trainer.export import ExportConfig
 from trainer.models import MODELS, model_config
 from trainer.models.base import ModelConfig
-from trainer.schedule import NO_STACKING, StackingSchedule
+from trainer.schedule import DEFAULT_CEILING, NO_STACKING, START_BLOCKS, StackingSchedule
 from trainer.training import TrainConfig
 
 SECTIONS = ("model", "model_options", "schedule", "train", "split", "export", "warm_start")
@@ -76,8 +79,12 @@ def job_config_build(data: Any) -> JobConfig:
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     schedule_data = _section(data, "schedule")
-    if schedule_data.get("method") == NO_STACKING and "start_blocks" not in schedule_data:
-        schedule_data["start_blocks"] = schedule_data.get("final_blocks", StackingSchedule.final_blocks)
+    schedule_data.setdefault("final_blocks", DEFAULT_CEILING[model])
+    if "start_blocks" not in schedule_data:
+        final = schedule_data["final_blocks"]
+        stacking = schedule_data.get("method") != NO_STACKING
+        start = START_BLOCKS[model] if stacking else final
+        schedule_data["start_blocks"] = min(start, final) if isinstance(final, int) else start
     schedule = StackingSchedule.from_dict(schedule_data)
     options = _section(data, "model_options")
     if "blocks" in options:

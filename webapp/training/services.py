@@ -24,15 +24,17 @@ from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from trainer.configs import ConfigError
 from trainer.data import DataError
 from trainer.devices import resolve_device
-from trainer.evaluation import evaluate
+from trainer.evaluation import evaluate, evaluate_popularity
 from trainer.export import ExportError, count_items, export_model
 from trainer.runs import DataSpec, prepare_split
-from trainer.schedule import NO_STACKING, ScheduleEvent, run_schedule
+from trainer.schedule import ScheduleEvent, run_schedule
+from trainer.training import TrainConfig
 from trainer.transfer import remap_items
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.datasets.events import normalised_read_options
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
+from webapp.registry.promotion import Promotion, promotion_decide, promotion_unscored
 from webapp.registry.services import model_version_activate, model_version_create
 from webapp.training.configs import JobConfig, job_config_build
 from webapp.training.models import TrainingJob, TrainingPoint
@@ -143,9 +145,11 @@ def training_job_retrain(
     Start from ``version``, or from the active version of ``dataset`` (or of the nearest dataset it
     extends). The data is the newest ready increment appended below the base version's dataset
     (which holds every earlier event too), or that dataset itself when nothing was appended. The
-    schedule doubles the depth once (``final_blocks`` may ask for more doublings) with the base
-    job's stacking method and training settings. The job belongs to the dataset's owner; ``owner``
-    is who asked (an admin may retrain a user's dataset), for the log.
+    schedule is the default one, grown automatically from the base version's depth: it stacks
+    (function-preserving unless ``method`` says otherwise) while a stage pays, up to
+    ``final_blocks`` (default: twice the base depth, or the base job's ceiling if that is deeper),
+    with the base job's training settings. The job belongs to the dataset's owner; ``owner`` is
+    who asked (an admin may retrain a user's dataset), for the log.
     """
     if (dataset is None) == (version is None):
         raise ApplicationError("retrain from a dataset or from a version (one of the two)")
@@ -168,9 +172,14 @@ def training_job_retrain(
         )
     config = dict(version.job.config) if version.job is not None else {"model": version.model_name}
     schedule = dict(config.get("schedule") or {})
-    if method is None:
-        method = schedule.get("method") if schedule.get("method") not in (None, NO_STACKING) else "adjacent"
-    schedule.update(start_blocks=version.depth, final_blocks=final_blocks or 2 * version.depth, method=method)
+    ceiling = max(2 * version.depth, int(schedule.get("final_blocks") or 0))
+    schedule.update(
+        start_blocks=version.depth,
+        final_blocks=final_blocks or ceiling,
+        method=method or "preserving",
+        grow="auto",
+        keep="best",
+    )
     config.update(schedule=schedule, warm_start=True)
     job = training_job_create(owner=target.owner, dataset=target, config=config, base_version=version)
     logger.info(
@@ -460,9 +469,19 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         logger.info("job #%d: cancelled; stage checkpoints kept in %s", job.pk, stages_dir)
         return _finish(job.pk, Status.CANCELLED)
 
-    model = result.model
+    model = result.model  # the kept stage's: the best over all stages, or the last with keep: final
+    kept = result.kept
+    metrics["kept"] = {"stage": kept.stage + 1, "blocks": kept.blocks, "growth": result.growth}
     metrics["valid"] = evaluate(model, split.valid, **options).metrics
     metrics["test"] = evaluate(model, split.test, **options).metrics
+    # Popularity on the same cases, computed the same way: the floor every served model must beat.
+    popularity = {"max_len": train.max_len, "exclude_seen": train.exclude_seen}
+    metrics["popularity"] = {
+        name: evaluate_popularity(split.train, cases, split.n_items, **popularity).metrics
+        for name, cases in (("valid", split.valid), ("test", split.test))
+    }
+    serving = _warm_start_version(dataset)
+    promotion = _promotion(serving, split, metrics, device)
     model = model.cpu().eval()
     final = job.checkpoint_path / "final.pt"
     save_checkpoint(
@@ -481,20 +500,58 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         overwrite=True,  # a rerun after a crash between export and registration replaces its own folder
     )
     with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=dataset.pk)  # no activation slips in meanwhile
+        now_serving = _warm_start_version(dataset)
+        if promotion.activate and (now_serving and now_serving.pk) != (serving and serving.pk):
+            promotion = promotion_unscored(
+                candidate=metrics["valid"],
+                popularity=metrics["popularity"]["valid"],
+                why=f"the serving version changed to {now_serving.label if now_serving else 'none'} "
+                "while this one was judged; compare them and activate by hand",
+            )
         version = model_version_create(
             job=job,
             artifact_dir=artifact_rel,
             checkpoint_file=str(final.relative_to(Path(settings.MEDIA_ROOT))),
             metrics=metrics,
             training_time_s=round(result.wall_s, 3),
+            depth=len(model.blocks),
+            promotion=promotion.to_dict(),
         )
-        # A dataset's first model answers at once: activated in the same transaction, so whoever
-        # sees the job SUCCEEDED also sees its version serving.
-        if not ModelVersion.objects.filter(dataset=dataset, is_active=True).exists():
+        # Activated in the same transaction, so whoever sees the job SUCCEEDED also sees its
+        # version serving (or the reason it does not).
+        if promotion.activate and not version.is_active:
             model_version_activate(version=version)
         finished = _finish(job.pk, Status.SUCCEEDED, metrics=metrics)
-    logger.info("job #%d: succeeded as %s", job.pk, version.label)
+    logger.info("job #%d: succeeded as %s; %s", job.pk, version.label, promotion.reason)
     return finished
+
+
+def _promotion(serving: ModelVersion | None, split: Any, metrics: dict[str, Any], device: Any) -> Promotion:
+    """The gate's decision for the kept model, against popularity and ``serving`` on the same cases.
+
+    ``serving`` is the version that answers for the dataset now, or for the dataset it extends (a
+    retrain): its checkpoint is scored on this run's validation cases, its items moved onto this
+    run's vocabulary and its histories cut as it was trained.
+    """
+    candidate, popularity = metrics["valid"], metrics["popularity"]["valid"]
+    if serving is None:
+        return promotion_decide(candidate=candidate, popularity=popularity)
+    try:
+        checkpoint = load_checkpoint(serving.checkpoint_path) if serving.checkpoint_path else None
+    except CheckpointError:
+        checkpoint = None
+    if checkpoint is None:
+        why = f"the serving version {serving.label} has no readable checkpoint to compare with"
+        return promotion_unscored(candidate=candidate, popularity=popularity, why=why)
+    trained_as = TrainConfig.from_dict(checkpoint.train_config)
+    reference = remap_items(checkpoint.model, checkpoint.vocab, split.vocab)
+    options = {"max_len": trained_as.max_len, "exclude_seen": trained_as.exclude_seen, "device": device}
+    scored = evaluate(reference, split.valid, **options).metrics
+    metrics["serving"] = {"version": serving.label, "blocks": len(reference.blocks), "valid": scored}
+    return promotion_decide(
+        candidate=candidate, popularity=popularity, serving=scored, serving_label=serving.label
+    )
 
 
 def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:

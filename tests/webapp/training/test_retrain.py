@@ -62,13 +62,18 @@ def test_retrain_of_a_grown_dataset_stacks_the_active_version_deeper_on_all_data
     assert len(callbacks) == 1
     assert job.dataset == increment and job.base_version == base and job.owner == trained.owner
     assert job.config["warm_start"] is True
-    assert job.config["schedule"] | {} == {**job.config["schedule"], "start_blocks": 2, "final_blocks": 4}
-    assert job.config["schedule"]["method"] == "adjacent"  # the base job's method
+    # The default schedule from the base version's depth: function-preserving, growing while it pays.
+    expected = {"start_blocks": 2, "final_blocks": 4, "method": "preserving", "grow": "auto", "keep": "best"}
+    assert job.config["schedule"] | {} == {**job.config["schedule"], **expected}
 
     done = training_job_run(job_id=job.pk)
     assert done.status == Status.SUCCEEDED, done.error
+    assert [(s["blocks"], s["stopped_by"]) for s in done.stages][0] == (2, "initial")
+    assert done.stages[0]["best"]  # the deployed model, validated on the grown data first
     version = ModelVersion.objects.get(job=done)
-    assert version.depth == 4 and version.dataset == increment
+    assert version.depth == done.metrics["kept"]["blocks"] and version.dataset == increment
+    # Judged against the version serving the dataset it extends, on the new data's cases.
+    assert version.promotion["serving"]["version"] == base.label
     assert "ndcg@10" in version.metrics["test"]
     previous = done.metrics["previous"]
     assert previous["version"] == base.label and previous["blocks"] == 2

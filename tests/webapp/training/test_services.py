@@ -45,7 +45,11 @@ def test_create_stores_the_complete_config(job):
         ({"train": {"lerning_rate": 0.1}}, "unknown key(s) lerning_rate"),
         ({"model": "bert4rec"}, "unknown model"),
         ({"schedule": {"method": "sideways"}}, "unknown stacking method"),
-        ({"schedule": {"start_blocks": 3, "final_blocks": 16}}, "power of two"),
+        ({"schedule": {"start_blocks": 3, "final_blocks": 16, "grow": "fixed"}}, "power of two"),
+        ({"schedule": {"start_blocks": 8, "final_blocks": 4}}, "at least start_blocks"),
+        ({"schedule": {"grow": "always"}}, "grow must be one of"),
+        ({"schedule": {"keep": "last"}}, "keep must be one of"),
+        ({"schedule": {"min_gain": -0.1}}, "min_gain"),
         ({"model_options": {"blocks": 4}}, "schedule.final_blocks"),
         ({"train": {"device": "tpu"}}, "unknown device"),
         ({"split": {"split": "sessions"}}, "split.split must be one of"),
@@ -80,9 +84,15 @@ def test_run_trains_exports_and_activates_the_first_version(job, django_capture_
     assert [s["blocks"] for s in done.stages] == [1, 2]
     assert all(s["wall_s"] > 0 and s["steps"] > 0 for s in done.stages)
     assert done.progress["stage"] == 2 and done.progress["blocks"] == 2
-    assert set(done.metrics) == {"valid", "test"} and "ndcg@10" in done.metrics["test"]
+    assert set(done.metrics) == {"valid", "test", "kept", "popularity"} and "ndcg@10" in done.metrics["test"]
+    assert done.metrics["kept"] == {"stage": 2, "blocks": 2, "growth": done.metrics["kept"]["growth"]}
+    assert set(done.metrics["popularity"]) == {"valid", "test"}  # the same cases, the same evaluation
     version = ModelVersion.objects.get(job=done)
-    assert version.is_active and version.number == 1 and version.depth == 2 and version.method == "adjacent"
+    assert version.number == 1 and version.depth == 2 and version.method == "adjacent"
+    # Nothing served the dataset: the gate only asks the model to beat popularity, and it does.
+    assert version.promotion["decision"] == "activated" and version.promotion["serving"] is None
+    assert version.promotion["popularity"] == done.metrics["popularity"]["valid"]["ndcg@10"]
+    assert version.is_active
     assert (version.artifact_path / "model.onnx").is_file()
     assert (done.checkpoint_path / "stages" / "stage-0.pt").is_file()
     assert training_job_run(job_id=job.pk) is None  # a second delivery runs nothing
@@ -180,11 +190,20 @@ def test_retraining_on_an_increment_starts_from_the_deployed_model(
     config = {**tiny_config, "schedule": {**tiny_config["schedule"], "start_blocks": 1}, "warm_start": True}
     with pytest.raises(ApplicationError, match="start_blocks 2"):
         training_job_create(owner=job.owner, dataset=grown, config=config)
-    config["schedule"] = {"start_blocks": 2, "final_blocks": 4, "method": "adjacent", "stage_steps": 2}
+    config["schedule"] = {
+        "start_blocks": 2,
+        "final_blocks": 4,
+        "method": "adjacent",
+        "grow": "fixed",
+        "keep": "final",
+        "stage_steps": 2,
+    }
     with django_capture_on_commit_callbacks():
         retrain = training_job_create(owner=job.owner, dataset=grown, config=config)
     done = training_job_run(job_id=retrain.pk)
     assert done.status == Status.SUCCEEDED, done.error
     assert done.stages[0]["stopped_by"] == "initial" and [s["blocks"] for s in done.stages] == [2, 4]
     version = ModelVersion.objects.get(job=done)
-    assert version.dataset == grown and version.depth == 4 and version.is_active
+    assert version.dataset == grown and version.depth == 4
+    assert version.promotion["serving"]["version"] == ModelVersion.objects.get(job=base).label
+    assert version.is_active is (version.promotion["decision"] == "activated")  # the gate decides

@@ -132,6 +132,11 @@ STUDIO_TRAINING_TIME_LIMIT_S = env.int("CELERY_TRAINING_TIME_LIMIT_S", default=4
 # Torch intra-op threads for training on the CPU; 0 leaves PyTorch's default (one per core).
 STUDIO_TRAINING_THREADS = env.int("TRAINER_THREADS", default=0)
 
+# The promotion gate: a new version goes live by itself only when its validation figure beats both
+# popularity and the version serving the dataset, on the same cases, by this relative margin.
+STUDIO_PROMOTION_METRIC = env.str("DJANGO_PROMOTION_METRIC", default="ndcg@10")
+STUDIO_PROMOTION_MARGIN = env.float("DJANGO_PROMOTION_MARGIN", default=0.0)
+
 # -- serving ----------------------------------------------------------------------------------
 
 SERVING_INTRA_OP_THREADS = env.int("SERVING_INTRA_OP_THREADS", default=1)
