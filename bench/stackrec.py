@@ -331,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             schedule = StackingSchedule(
                 start_blocks=start,
                 final_blocks=final,
+                grow="fixed",  # the paper's schedules: every stage to the final depth, exported
+                keep="final",
                 stage_patience=args.stage_patience,
                 stage_epochs=args.stage_epochs,
             )
