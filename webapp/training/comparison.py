@@ -29,12 +29,16 @@ class RunSummary:
     start_blocks: int
     final_blocks: int
     wall_s: float
-    best_valid: float | None
-    time_to_best_s: float | None
+    best_valid: float | None  # the exported (kept) model's validation value
+    time_to_best_s: float | None  # when the run first had that model
     steps_to_best: int | None
     test: dict[str, float]
     curve: list[dict[str, Any]]
     stage_ends: list[dict[str, Any]]
+    kept_blocks: int | None = None  # depth of the exported model
+    growth: str = ""  # why the run stopped growing where it did
+    popularity_test: dict[str, float] = field(default_factory=dict)  # on the same test cases
+    promotion: dict[str, Any] = field(default_factory=dict)  # the gate's decision on its version
 
     @property
     def is_scratch(self) -> bool:
@@ -60,6 +64,10 @@ class RunSummary:
             "test": self.test,
             "curve": self.curve,
             "stage_ends": self.stage_ends,
+            "kept_blocks": self.kept_blocks,
+            "growth": self.growth,
+            "popularity_test": self.popularity_test,
+            "promotion": self.promotion,
         }
 
 
@@ -68,7 +76,8 @@ class Comparison:
     metric: str
     runs: list[RunSummary]
     reference: RunSummary | None = None
-    speedup: float | None = None
+    speedup: float | None = None  # by wall time, which a loaded machine distorts
+    steps_ratio: float | None = None  # the reference's optimiser steps over the other run's
     time_to_reach_s: float | None = None
     steps_to_reach: int | None = None
     note: str = ""
@@ -81,6 +90,7 @@ class Comparison:
             "runs": [run.to_dict() for run in self.runs],
             "reference": self.reference.job.pk if self.reference else None,
             "speedup": self.speedup,
+            "steps_ratio": self.steps_ratio,
             "time_to_reach_s": self.time_to_reach_s,
             "steps_to_reach": self.steps_to_reach,
             "note": self.note,
@@ -92,6 +102,11 @@ def _label(job: TrainingJob) -> str:
     schedule = job.config.get("schedule", {})
     if schedule.get("method") == NO_STACKING:
         how = f"{schedule.get('final_blocks')} blocks from scratch"
+    elif schedule.get("grow") == "auto":
+        how = (
+            f"StackRec {schedule.get('method')} {schedule.get('start_blocks')}→"
+            f"≤{schedule.get('final_blocks')}, growing while it pays"
+        )
     else:
         how = (
             f"StackRec {schedule.get('method')} {schedule.get('start_blocks')}→{schedule.get('final_blocks')}"
@@ -127,11 +142,16 @@ def run_summary(job: TrainingJob, metric: str) -> RunSummary:
         {"t": p["wall_s"], "blocks": p["blocks"]} for p in points if p["kind"] == TrainingPoint.Kind.STAGE
     ]
     best = max(curve, key=lambda p: p["value"], default=None)  # max keeps the first of equal values
+    kept = _kept_point(job, metric)
+    if kept is not None:
+        best = kept  # the figures of the model the run exported, not of the curve's peak
     if job.stages:
         wall = sum(stage.get("wall_s", 0.0) for stage in job.stages)
     else:
         wall = float((job.progress or {}).get("elapsed_s") or 0.0)
     schedule = job.config.get("schedule", {})
+    metrics = job.metrics or {}
+    version = getattr(job, "version", None)
     return RunSummary(
         job=job,
         label=_label(job),
@@ -143,10 +163,31 @@ def run_summary(job: TrainingJob, metric: str) -> RunSummary:
         best_valid=best["value"] if best else None,
         time_to_best_s=best["t"] if best else None,
         steps_to_best=best["steps"] if best else None,
-        test=dict((job.metrics or {}).get("test") or {}),
+        test=dict(metrics.get("test") or {}),
         curve=curve,
         stage_ends=stage_ends,
+        kept_blocks=(metrics.get("kept") or {}).get("blocks"),
+        growth=(metrics.get("kept") or {}).get("growth", ""),
+        popularity_test=dict((metrics.get("popularity") or {}).get("test") or {}),
+        promotion=dict(version.promotion) if version is not None else {},
     )
+
+
+def _kept_point(job: TrainingJob, metric: str) -> dict[str, Any] | None:
+    """The kept stage's best validation as a curve point (``t``, ``value``, ``steps``), or None for a
+    run without a kept stage (still running, or stored before runs kept their best stage)."""
+    stages = job.stages or []
+    index = next((i for i, s in enumerate(stages) if s.get("kept")), None)
+    if index is None or metric not in (stages[index].get("best") or {}):
+        return None
+    kept = stages[index]
+    return {
+        "t": kept.get("best_wall_s", 0.0),
+        "value": kept["best"][metric],
+        "stage": kept["stage"] + 1,
+        "blocks": kept["blocks"],
+        "steps": sum(s.get("steps", 0) for s in stages[:index]) + kept.get("best_step", 0),
+    }
 
 
 def _same_validation(a: TrainingJob, b: TrainingJob) -> bool:
@@ -201,11 +242,14 @@ def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
         comparison.note = f"Job #{other.job.pk} reached {target} at its first validation."
     else:
         comparison.speedup = reference.time_to_best_s / reached["t"]
+        if reached["steps"] and reference.steps_to_best:
+            comparison.steps_ratio = reference.steps_to_best / reached["steps"]
         verdict = "faster" if comparison.speedup >= 1 else f"slower than {name} here"
+        in_steps = f"; {comparison.steps_ratio:.1f}× in optimiser steps" if comparison.steps_ratio else ""
         comparison.note = (
             f"Job #{other.job.pk} reached {target} in {reached['t']:.0f} s ({reached['steps']:,} steps); "
             f"{name} took {reference.time_to_best_s:.0f} s ({reference.steps_to_best:,} steps): "
-            f"{comparison.speedup:.1f}× ({verdict})."
+            f"{comparison.speedup:.1f}× by wall time ({verdict}){in_steps}."
         )
     return comparison
 
