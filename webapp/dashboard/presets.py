@@ -1,7 +1,8 @@
 """Job configurations the training form offers by name; "custom" sends the JSON typed in the form.
 
-The two presets share the model and training settings, so a StackRec run and a scratch run of the
-same dataset are the pair the compare page measures (same final depth, same budget per stage).
+The default grows automatically and exports the best stage; the paper's fixed schedule and the
+scratch run share the model and training settings and the final depth, so they are the pair the
+compare page measures. Whatever a run exports still passes the promotion gate before it serves.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ CUSTOM = "custom"
 _TRAIN = {"epochs": 20, "patience": 3, "batch_size": 64, "lr": 0.001, "device": "auto"}
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "stackrec": (
-        "StackRec 2→4→8 (adjacent)",
+    "auto": (
+        "StackRec, grows while it pays (default): 2 → at most 16 blocks, function-preserving",
         {
             "model": "nextitnet",
-            "schedule": {"start_blocks": 2, "final_blocks": 8, "method": "adjacent", "stage_patience": 2},
+            "schedule": {"start_blocks": 2, "final_blocks": 16, "method": "preserving", "grow": "auto"},
+            "train": _TRAIN,
+        },
+    ),
+    "paper": (
+        "StackRec as in the paper: 2 → 4 → 8 blocks, adjacent stacking, every stage",
+        {
+            "model": "nextitnet",
+            "schedule": {"start_blocks": 2, "final_blocks": 8, "method": "adjacent", "grow": "fixed"},
             "train": _TRAIN,
         },
     ),
@@ -28,7 +37,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         {"model": "nextitnet", "schedule": {"final_blocks": 8, "method": "none"}, "train": _TRAIN},
     ),
 }
-DEFAULT_PRESET = "stackrec"
+DEFAULT_PRESET = "auto"
 
 
 def preset_config(name: str) -> dict[str, Any]:

@@ -104,6 +104,8 @@ class StageRow:
     best: dict[str, float] = field(default_factory=dict)
     running: bool = False
     share: float = 0.0  # percent of the run's time, for the bar
+    kept: bool = False  # the run exported this stage's model
+    decision: str = ""  # what the schedule made of the stage (kept, growth stopped, …)
 
 
 def job_stage_rows(job: TrainingJob) -> list[StageRow]:
@@ -118,6 +120,8 @@ def job_stage_rows(job: TrainingJob) -> list[StageRow]:
                 stopped_by=s.get("stopped_by", ""),
                 note=s.get("note", ""),
                 best=dict(s.get("best") or {}),
+                kept=bool(s.get("kept")) and job.status == TrainingJob.Status.SUCCEEDED,
+                decision=s.get("decision", ""),
             )
             for s in job.stages
         ]

@@ -16,6 +16,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/summary", views.job_summary, name="job-summary"),
     path("compare/", views.compare, name="compare"),
     path("versions/", views.versions, name="versions"),
+    path("versions/<int:version_id>/activate/confirm", views.version_confirm, name="version-confirm"),
     path("try/", views.try_it, name="try"),
     path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -351,7 +351,7 @@ def dataset_retrain(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_POST
 def dataset_rollback(request: HttpRequest, dataset_id: int) -> HttpResponse:
     def run() -> None:
-        model_version_rollback(dataset=dataset_get(user=request.user, dataset_id=dataset_id))
+        model_version_rollback(dataset=dataset_get(user=request.user, dataset_id=dataset_id), by=request.user)
 
     return _action(request, run, "rolled back to the version that was active before", "dashboard:versions")
 
@@ -386,10 +386,27 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
+@not_found_as_404
+def version_confirm(request: HttpRequest, version_id: int) -> HttpResponse:
+    """The comparison a held version lost, and a button to activate it anyway."""
+    version = model_version_get(user=request.user, version_id=version_id)
+    serving = (
+        model_version_list(user=request.user, dataset_id=version.dataset_id).filter(is_active=True).first()
+    )
+    context = {"version": version, "serving": serving}
+    return render(request, "dashboard/version_confirm.html", _page(context, "versions"))
+
+
+@login_required
 @require_POST
 def version_activate(request: HttpRequest, version_id: int) -> HttpResponse:
     def run() -> None:
-        model_version_activate(version=model_version_get(user=request.user, version_id=version_id))
+        model_version_activate(
+            version=model_version_get(user=request.user, version_id=version_id),
+            override=request.POST.get("override") == "1",
+            by=request.user,
+        )
 
     return _action(request, run, "version activated", "dashboard:versions")
 

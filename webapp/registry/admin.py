@@ -32,7 +32,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         try:
             version = model_version_activate(version=queryset.get(), override=override, by=request.user)
         except ApplicationError as exc:
-            hint = "; the action \"Activate … although the promotion gate held it\" does"
+            hint = '; the action "Activate … although the promotion gate held it" does'
             self.message_user(request, exc.message + (hint if exc.extra.get("override_needed") else ""),
                               messages.ERROR)  # fmt: skip
             return

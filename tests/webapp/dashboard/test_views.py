@@ -329,9 +329,20 @@ def test_the_train_form_starts_a_preset(browser, ready_dataset, django_capture_o
     job = TrainingJob.objects.get()
     assert job.config["schedule"]["method"] == "none" and job.config["schedule"]["final_blocks"] == 8
     with django_capture_on_commit_callbacks():
-        browser.post("/jobs/create", {"dataset": ready_dataset.pk, "preset": "stackrec"})
+        browser.post("/jobs/create", {"dataset": ready_dataset.pk, "preset": "paper"})
     stacked = TrainingJob.objects.latest("id").config["schedule"]
     assert (stacked["start_blocks"], stacked["final_blocks"], stacked["method"]) == (2, 8, "adjacent")
+    assert stacked["grow"] == "fixed"
+    with django_capture_on_commit_callbacks():
+        browser.post("/jobs/create", {"dataset": ready_dataset.pk, "preset": "auto"})
+    auto = TrainingJob.objects.latest("id").config["schedule"]
+    # The default preset: function-preserving, growing while it pays, 16 blocks a ceiling.
+    assert (auto["method"], auto["grow"], auto["keep"], auto["final_blocks"]) == (
+        "preserving",
+        "auto",
+        "best",
+        16,
+    )
     response = browser.post("/jobs/create", {"dataset": ready_dataset.pk, "preset": "deepest"}, follow=True)
     assert "unknown preset 'deepest'" in _messages(response)
 
@@ -537,3 +548,73 @@ def test_try_it_explains_a_dataset_without_an_active_version(browser, ready_data
     assert b"No dataset has a serving version yet" in browser.get("/try/").content
     html = browser.get("/try/", {"dataset": ready_dataset.pk}).content.decode()
     assert "has no active model version" in html
+
+
+HELD = {
+    "decision": "held",
+    "reason": "not activated: validation NDCG@10 0.0132 does not beat popularity's 0.0171",
+    "metric": "ndcg@10",
+    "margin": 0.0,
+    "candidate": 0.0132,
+    "popularity": 0.0171,
+    "serving": None,
+}
+
+
+def test_a_held_version_says_why_and_activates_only_after_a_confirmation(
+    browser, ready_dataset, make_version
+):
+    serving = make_version(ready_dataset, active=True)
+    held = make_version(ready_dataset)
+    ModelVersion.objects.filter(pk=held.pk).update(promotion=HELD)
+    html = browser.get("/versions/").content.decode()
+    row = re.search(rf'<tr id="v-{held.pk}".*?</tr>', html, re.S).group(0)
+    assert "does not beat popularity&#x27;s 0.0171" in row and 'data-decision="held"' in row
+    assert f'href="/versions/{held.pk}/activate/confirm"' in row and '<button class="activate"' not in row
+    # Posting without the confirmation's override is refused with the comparison.
+    response = browser.post(f"/versions/{held.pk}/activate", {"next": "/versions/"}, follow=True)
+    assert any("held by the promotion gate" in m and "0.0171" in m for m in _messages(response))
+    page = browser.get(f"/versions/{held.pk}/activate/confirm").content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "0.0132" in text and "0.0171" in text and f"instead of {serving.label}" in text
+    response = browser.post(
+        f"/versions/{held.pk}/activate", {"override": "1", "next": "/versions/"}, follow=True
+    )
+    assert "version activated" in _messages(response)
+    held.refresh_from_db()
+    assert held.is_active and held.promotion["overrides"][0]["by"] == "alice"
+
+
+def test_a_finished_job_shows_the_exported_stage_popularity_and_the_gate(
+    browser, ready_dataset, make_job, make_version
+):
+    stages = [
+        {"stage": 0, "blocks": 2, "steps": 100, "wall_s": 10.0, "stopped_by": "patience", "kept": False,
+         "best": {"mrr@5": 0.10}, "decision": "first stage"},
+        {"stage": 1, "blocks": 4, "steps": 50, "wall_s": 8.0, "stopped_by": "patience", "kept": True,
+         "best": {"mrr@5": 0.12}, "decision": "kept: 4 blocks gained +20.0% over 2 blocks, more than 1.0%"},
+        {"stage": 2, "blocks": 8, "steps": 30, "wall_s": 9.0, "stopped_by": "patience", "kept": False,
+         "best": {"mrr@5": 0.1205},
+         "decision": "depth stopped paying at 4 blocks: 8 blocks gained +0.4% over 4 blocks"},
+    ]  # fmt: skip
+    metrics = {
+        "valid": TEST_METRICS,
+        "test": TEST_METRICS,
+        "kept": {"stage": 2, "blocks": 4, "growth": stages[2]["decision"]},
+        "popularity": {
+            "valid": {**TEST_METRICS, "ndcg@10": 0.0171},
+            "test": {**TEST_METRICS, "ndcg@10": 0.0222},
+        },
+    }
+    job = make_job(ready_dataset, stages=stages, metrics=metrics)
+    version = make_version(ready_dataset)
+    ModelVersion.objects.filter(pk=version.pk).update(job=job, promotion=HELD)
+    html = browser.get(f"/jobs/{job.pk}/").content.decode()
+    timeline = re.search(r'<table id="stage-timeline".*?</table>', html, re.S).group(0)
+    assert timeline.count('data-kept="true"') == 1 and 'data-blocks="4" data-kept="true"' in timeline
+    assert "depth stopped paying at 4 blocks" in timeline
+    result = " ".join(
+        re.sub(r"<[^>]+>", " ", re.search(r'id="job-result".*?</section>', html, re.S).group(0)).split()
+    )
+    assert "stage 2: 4 blocks" in result and "not serving" in result and "0.0171" in result
+    assert "test, most popular items" in html and "0.0222" in html
