@@ -47,14 +47,22 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         assert "demo user: demo / " in out and f"running at http://127.0.0.1:{port}/" in out
         for started in (
             "training job #1: nextitnet with StackRec (adjacent), 1 → 2 blocks",
-            "training job #2: nextitnet from scratch, 2 blocks",
             "as an increment of #1",
-            "training job #3: nextitnet retrain with StackRec (adjacent), starting from version #1, 2 → 4",
+            "training job #2: nextitnet retrain with StackRec (preserving), starting from version #1, "
+            "2 blocks, growing while it pays, at most 4",
         ):
             assert started in out, out
-        assert "StackRec against scratch: " in out and "/compare/?a=1&b=2" in out
-        assert "the retrain beside the version it started from: " in out and "/compare/?a=1&b=3" in out
-        assert "serving: dataset-2-v1: nextitnet, 4 blocks" in out
+        assert f"live: http://127.0.0.1:{port}/jobs/1/" in out
+        assert "job #1 kept 2 blocks (stage 2)" in out and "for recommending the most popular items" in out
+        assert "promotion gate: activated: validation NDCG@10 " in out
+        # The first curl comes as soon as the first version serves, before the retrain starts.
+        first_curl = out.index("curl -s -X POST")
+        assert (
+            out.index("serving dataset-1-v1: nextitnet, 2 blocks") < first_curl < out.index("training job #2")
+        )
+        assert "the retrain beside the version it started from: " in out and "/compare/?a=1&b=2" in out
+        assert "bench/depth_search.py" in out
+        assert "serving dataset-2-v1" in out or "dataset-1-v1 keeps serving dataset #1" in out
         curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
         answer = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
         assert len(json.loads(answer.stdout)["items"]) == 10, answer.stdout + answer.stderr
@@ -62,8 +70,7 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         second = _demo(env, *args)
         assert second.returncode == 0, second.stdout + second.stderr
         for reused in ("web: running", "worker-gpu: running", "dataset ml-100k-slice.inter: reusing #1",
-                       "reusing finished job #1", "reusing finished job #2",
-                       "retrain: reusing finished job #3"):  # fmt: skip
+                       "reusing finished job #1", "retrain: reusing finished job #2"):  # fmt: skip
             assert reused in second.stdout, second.stdout
         assert out.split("demo user: ")[1].split()[2] == second.stdout.split("demo user: ")[1].split()[2]
     finally:

@@ -4,13 +4,16 @@ Migrates, creates (or reuses) a demo user, starts a parsing worker, a training w
 in the background (or reuses running ones), then over the REST API:
 
 1. uploads the first 80 % of ml-100k's events (by time) as a dataset;
-2. trains NextItNet with StackRec (2 → 4 → 8 blocks) and, beside it, 8 blocks from scratch, and
-   reports the measured speedup (the dashboard's comparison page shows both runs);
-3. appends the last 20 % as an increment and retrains with StackRec (continual learning: the
-   active 8-block model stacked to 16 blocks, trained on all the events);
+2. trains NextItNet with the default StackRec schedule: 2 blocks first, stacked (function-
+   preserving) while a stage pays, at most 16 blocks; the best stage is exported and passes the
+   promotion gate (it must beat recommending the most popular items on the same cases), and the
+   moment it serves the command prints the dashboard URL and a working curl;
+3. appends the last 20 % as an increment and retrains the serving model on all the events
+   (continual learning: stacked deeper while it pays), following it live; the retrained version
+   replaces the serving one only if the gate finds it better on the new data's cases.
 
-and prints the dashboard URLs and a curl call for recommendations. A second run reuses the user,
-the servers, the datasets and the finished jobs. ``--stop`` ends the background processes.
+A second run reuses the user, the servers, the datasets and the finished jobs. ``--stop`` ends
+the background processes.
 """
 
 from __future__ import annotations
@@ -39,13 +42,18 @@ DEMO_USER = "demo"
 DEMO_DATASET = "ml-100k"
 DEMO_INCREMENT = "ml-100k, last 20 %"
 FIRST_SHARE = 0.8  # the dataset holds the first 80 % of the events by time; the increment the rest
-# NextItNet with StackRec, 2 → 4 → 8 blocks, adjacent-block stacking (the paper's default method).
+# NextItNet with the default schedule: 2 blocks, stacked while a stage gains > 1 %, at most 16.
 DEMO_CONFIG: dict[str, Any] = {
     "model": "nextitnet",
     "model_options": {"embedding_dim": 64},
-    "schedule": {"start_blocks": 2, "final_blocks": 8, "method": "adjacent", "stage_patience": 2},
+    "schedule": {"start_blocks": 2, "final_blocks": 16, "method": "preserving", "grow": "auto"},
     "train": {"epochs": 40, "patience": 4, "batch_size": 64, "lr": 0.001, "device": "auto"},
 }
+# Where the question "which depth pays?" is answered for real logs, and the command behind it.
+DEPTH_SEARCH = (
+    "README, 'Results' (docs/benchmarks.md has every line); reproduce with "
+    ".venv/bin/python bench/depth_search.py --data ml-100k:time --models nextitnet"
+)
 REPO = Path(__file__).resolve().parents[4]
 
 
@@ -85,7 +93,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT", "8000")))
         parser.add_argument("--data", help="log file to upload instead of ml-100k (fetched by the project)")
         parser.add_argument("--increment", help="with --data: a later log appended to it before the retrain")
-        parser.add_argument("--config", help="training job configuration as JSON (default: 2 → 4 → 8 blocks)")
+        parser.add_argument(
+            "--config",
+            help="training job configuration as JSON (default: 2 blocks, grown while it pays, ≤ 16)",
+        )
         parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for each job")
         parser.add_argument(
             "--skip-retrain", action="store_true", help="no increment and retrain (continual learning) step"
@@ -124,64 +135,79 @@ class Command(BaseCommand):
             increment_name = DEMO_INCREMENT
         timeout = options["timeout"]
 
-        stacked = self.job(dataset, config, timeout)
-        scratch_config = {
-            **config,
-            "schedule": {"final_blocks": config["schedule"]["final_blocks"], "method": "none"},
-        }
-        scratch = self.job(dataset, scratch_config, timeout)
-        version = self.api("GET", f"/api/v1/versions/{stacked['version']}")
-        self.api("POST", f"/api/v1/versions/{version['id']}/activate")
-        comparison = self.api("GET", f"/api/v1/jobs/compare?first={stacked['id']}&second={scratch['id']}")
-        self.step(f"StackRec against scratch: {comparison['note']}")
+        trained = self.job(dataset, config, timeout)
+        version = self.outcome(trained)
+        if version["is_active"]:
+            self.serving(dataset, version, username, password)
+        else:
+            self.stdout.write(
+                f"   nothing serves dataset #{dataset['id']} yet; to serve it anyway, confirm at "
+                f"{self.base}/versions/{version['id']}/activate/confirm"
+            )
 
         retrain = None
         if increment is not None and not options["skip_retrain"]:
             grown = self.dataset(increment_name, lambda: increment, parent=dataset)
             retrain = self.retrain(dataset, grown, timeout)
-            serving_dataset = grown
-            version = self.api("GET", f"/api/v1/versions/{retrain['version']}")
-            previous = (retrain["metrics"] or {}).get("previous", {})
-            if previous:
-                self.step(
-                    f"retrained on all the data: {previous['version']} ({previous['blocks']} blocks) scores "
-                    f"test NDCG@10 {previous['test']['ndcg@10']:.4f} on the new test cases, the retrained "
-                    f"{version['depth']}-block {version['label']} {version['metrics']['test']['ndcg@10']:.4f}"
-                )
-        else:
-            serving_dataset = dataset
+            retrained = self.outcome(retrain)
+            if retrained["is_active"]:
+                self.serving(grown, retrained, username, password)
+            elif version["is_active"]:
+                self.stdout.write(f"   {version['label']} keeps serving dataset #{dataset['id']}")
 
-        history = [e["item"] for e in serving_dataset["preview"]["events"][:5]]
-        body = json.dumps({"dataset": serving_dataset["id"], "history": history, "k": 10})
-        answer = self.api("POST", "/api/v1/recommend", json.loads(body))
-        test = version["metrics"].get("test", {})
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"StackRec Studio is running at {self.base}/"))
         self.stdout.write(f"  log in as {username} / {password}   (API docs: {self.base}/api/v1/docs)")
-        self.stdout.write(
-            f"  the StackRec run, live curves and stage timeline: {self.base}/jobs/{stacked['id']}/"
-        )
-        self.stdout.write(
-            f"  StackRec beside scratch: {self.base}/compare/?a={stacked['id']}&b={scratch['id']}"
-            + (f"  (speedup {comparison['speedup']:.1f}×)" if comparison["speedup"] else "")
-        )
+        self.stdout.write(f"  the first run, its stages and curves: {self.base}/jobs/{trained['id']}/")
         if retrain is not None:
             self.stdout.write(
                 f"  the retrain beside the version it started from: "
                 f"{self.base}/compare/?a={retrain['base_job']}&b={retrain['id']}"
             )
+        self.stdout.write(f"  which depth pays, against training every depth from scratch: {DEPTH_SEARCH}")
+        self.stdout.write(f"  stop the servers with: ./studio stop   (logs in {self.run_dir}/)")
+
+    def outcome(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Say which depth the run kept and why, how it compares with popularity, and the gate's word."""
+        version = self.api("GET", f"/api/v1/versions/{job['version']}")
+        metrics = job["metrics"] or {}
+        kept = metrics.get("kept") or {}
+        if kept:
+            self.step(
+                f"job #{job['id']} kept {kept['blocks']} blocks (stage {kept['stage']}): {kept['growth']}"
+            )
+        test, popular = metrics.get("test", {}), (metrics.get("popularity") or {}).get("test", {})
+        if test and popular:
+            ours, theirs = test["ndcg@10"], popular["ndcg@10"]
+            self.stdout.write(
+                f"   on the same test cases: test NDCG@10 {ours:.4f} against {theirs:.4f} for recommending "
+                f"the most popular items ({ours / max(theirs, 1e-12):.1f}×)"
+            )
+        promotion = version.get("promotion") or {}
+        if promotion.get("reason"):
+            self.stdout.write(f"   promotion gate: {promotion['reason']}")
+        return version
+
+    def serving(self, dataset: dict[str, Any], version: dict[str, Any], username: str, password: str) -> None:
+        """The moment a version serves: where to look, and a curl that works now."""
+        history = [e["item"] for e in dataset["preview"]["events"][:5]]
+        body = json.dumps({"dataset": dataset["id"], "history": history, "k": 10})
+        answer = self.api("POST", "/api/v1/recommend", json.loads(body))
+        test = version["metrics"].get("test", {})
         self.stdout.write(
-            f"  serving: {version['label']}: {version['model_name']}, {version['depth']} blocks "
-            f"({version['method']} stacking), test ndcg@10 {test.get('ndcg@10', float('nan')):.4f}, "
-            f"hr@10 {test.get('hr@10', float('nan')):.4f}, trained in {version['training_time_s']:.0f} s"
+            self.style.SUCCESS(
+                f"   serving {version['label']}: {version['model_name']}, {version['depth']} blocks, "
+                f"test NDCG@10 {test.get('ndcg@10', float('nan')):.4f}, trained in "
+                f"{version['training_time_s']:.0f} s; dashboard {self.base}/ "
+                f"(log in as {username} / {password})"
+            )
         )
-        self.stdout.write("  recommendations for a user who watched " + ", ".join(history) + ":")
+        self.stdout.write("   recommendations for a user who watched " + ", ".join(history) + ":")
         self.stdout.write(
-            f"    curl -s -X POST {self.base}/api/v1/recommend -H 'Authorization: Token {token}' "
+            f"    curl -s -X POST {self.base}/api/v1/recommend -H 'Authorization: Token {self.token}' "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
         self.stdout.write("    → " + json.dumps({k: answer[k] for k in ("version", "items")}))
-        self.stdout.write(f"  stop the servers with: ./studio stop   (logs in {self.run_dir}/)")
 
     def step(self, text: str) -> None:
         self.stdout.write(f"== {text}")
@@ -435,13 +461,19 @@ class Command(BaseCommand):
             if schedule["start_blocks"] == schedule["final_blocks"]
             else f"{schedule['start_blocks']} → {schedule['final_blocks']} blocks"
         )
+        if schedule.get("grow") == "auto" and schedule["method"] != "none":
+            ceiling = schedule["final_blocks"]
+            depths = f"{schedule['start_blocks']} blocks, growing while it pays, at most {ceiling}"
         self.step(f"training job #{job['id']}: {job['config']['model']} {how}, {depths}")
+        self.stdout.write(f"   live: {self.base}/jobs/{job['id']}/")
         job = self.wait(f"/api/v1/jobs/{job['id']}", ("SUCCEEDED", "FAILED", "CANCELLED"), timeout, bar=True)
         if job["status"] != "SUCCEEDED":
             raise CommandError(f"job #{job['id']} ended {job['status']}: {job['error']}")
         for stage in job["stages"]:
-            self.stdout.write(
-                f"   stage {stage['stage'] + 1}: {stage['blocks']} blocks, {stage['steps']} steps, "
-                f"{stage['wall_s']:.1f} s ({stage['stopped_by']})"
-            )
+            if stage["stopped_by"] == "initial":
+                what = f"the serving model, validated on the grown data in {stage['wall_s']:.1f} s"
+            else:
+                what = f"{stage['steps']} steps, {stage['wall_s']:.1f} s (ended by {stage['stopped_by']})"
+            decision = f"; {stage['decision']}" if stage.get("decision") else ""
+            self.stdout.write(f"   stage {stage['stage'] + 1}: {stage['blocks']} blocks, {what}{decision}")
         return job
