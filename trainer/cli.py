@@ -314,7 +314,8 @@ def command_train(args: argparse.Namespace) -> int:
     model = run.model
     for stage in run.stages:
         print(stage.line(config.metric))
-    print(f"kept: stage {run.kept_stage + 1}, {run.kept.blocks} blocks ({run.growth})")
+    plural = "s" if run.kept.blocks != 1 else ""
+    print(f"kept: stage {run.kept_stage + 1}, {run.kept.blocks} block{plural} ({run.growth})")
     valid, test, pop_valid, pop_test = _evaluate_all(model, split, config, device)
     total = time.perf_counter() - started
     train_s = sum(s.train_s for s in run.stages)

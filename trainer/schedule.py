@@ -239,7 +239,7 @@ def _judge(
     gain = relative_gain(report.best.get(metric, 0.0), reference.best.get(metric, 0.0))
     report.gain = gain
     shown = "+∞" if math.isinf(gain) else f"{gain:+.1%}"
-    versus = f"{report.blocks} blocks gained {shown} over {reference.blocks} blocks"
+    versus = f"{_blocks(report.blocks)} gained {shown} over {_blocks(reference.blocks)}"
     if gain > schedule.min_gain:
         report.kept = True
         report.decision = f"kept: {versus}, more than {schedule.min_gain:.1%}"
@@ -251,7 +251,7 @@ def _judge(
         report.decision = f"not kept: {versus}, within the {schedule.min_gain:.1%} margin"
     if schedule.grow == "auto" and not last:
         report.decision = (
-            f"depth stopped paying at {reference.blocks} blocks: {versus}, not more than "
+            f"depth stopped paying at {_blocks(reference.blocks)}: {versus}, not more than "
             f"{schedule.min_gain:.1%}"
         )
         return False
@@ -260,13 +260,17 @@ def _judge(
 
 def _growth_summary(stages: list[StageReport], kept: StageReport, schedule: StackingSchedule) -> str:
     if schedule.method == NO_STACKING:
-        return f"{kept.blocks} blocks from scratch, no stacking"
+        return f"{_blocks(kept.blocks)} from scratch, no stacking"
     last = stages[-1]
     if schedule.grow == "auto" and last.blocks < schedule.depths()[-1]:
         return last.decision
     if schedule.grow == "auto":
-        return f"grew to the {last.blocks}-block ceiling; kept {kept.blocks} blocks"
-    return f"trained every stage to {last.blocks} blocks (grow: fixed); kept {kept.blocks} blocks"
+        return f"grew to the {last.blocks}-block ceiling; kept {_blocks(kept.blocks)}"
+    return f"trained every stage to {_blocks(last.blocks)} (grow: fixed); kept {_blocks(kept.blocks)}"
+
+
+def _blocks(n: int) -> str:
+    return f"{n} block{'s' if n != 1 else ''}"
 
 
 def _stage_path(checkpoint_dir: Path, stage: int) -> Path:

@@ -29,13 +29,13 @@ def test_train_with_stacking_prints_stages_and_metrics_beside_popularity(lastfm_
     code = main(
         [
             "train", "--data", str(lastfm_slice), "--model", "nextitnet", "--blocks", "4",
-            "--stack", "adjacent", "--start-blocks", "1", "--epochs", "2", "--stage-epochs", "1",
-            "--threads", "1", "--out", str(out),
+            "--stack", "adjacent", "--grow", "fixed", "--keep", "final", "--start-blocks", "1",
+            "--epochs", "2", "--stage-epochs", "1", "--threads", "1", "--out", str(out),
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 0
-    assert "1 → 2 → 4 blocks (adjacent)" in printed
+    assert "1 → 2 → 4 blocks (adjacent), every stage" in printed
     assert [line.split()[2] for line in printed.splitlines() if line.startswith("stage ")] == ["1", "2", "4"]
     assert "nextitnet-4 test" in printed and "popularity test" in printed and "ndcg@10" in printed
     results = json.loads((out / "results.json").read_text())
@@ -56,10 +56,38 @@ def test_bad_input_exits_2_with_the_reason(tmp_path, capsys):
     assert "missing.csv" in capsys.readouterr().err
     assert main(["train", "--data", "x.csv", "--model-option", "blokcs=3"]) == 2
     assert "unknown key" in capsys.readouterr().err
-    assert (
-        main(["train", "--data", "x.csv", "--stack", "adjacent", "--start-blocks", "3", "--blocks", "8"]) == 2
-    )
+    fixed = ["--stack", "adjacent", "--grow", "fixed", "--start-blocks", "3", "--blocks", "8"]
+    assert main(["train", "--data", "x.csv", *fixed]) == 2
     assert "power of two" in capsys.readouterr().err
+    one_item = tmp_path / "one-item.csv"
+    one_item.write_text("user,item\n" + "".join(f"u{u},i0\n" for u in range(30) for _ in range(5)))
+    assert main(["train", "--data", str(one_item)]) == 2
+    assert "the log has 1 distinct item: there is nothing to rank" in capsys.readouterr().err
+    same = tmp_path / "identical.csv"
+    same.write_text("user,item\n" + "".join(f"u{u},i{i}\n" for u in range(30) for i in range(6)))
+    assert main(["train", "--data", str(same)]) == 2
+    assert "all 30 training histories are identical" in capsys.readouterr().err
+
+
+def test_train_grows_automatically_by_default_and_says_what_it_kept(lastfm_slice, tmp_path, capsys):
+    out = tmp_path / "auto"
+    args = ["train", "--data", str(lastfm_slice), "--blocks", "4", "--start-blocks", "1", "--epochs", "3",
+            "--stage-epochs", "1", "--min-gain", "0.5", "--threads", "1", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    # A 50 % margin: the 2-block stage cannot pay on this slice, so growth stops there.
+    assert (
+        "nextitnet, 1 → 2 → 4 blocks at most (preserving), growing while a stage gains more than 50.0%"
+        in printed
+    )
+    assert "depth stopped paying at 1 block: 2 blocks gained" in printed
+    assert "kept: stage 1, 1 block (depth stopped paying at 1 block" in printed
+    assert "nextitnet-1 test" in printed and "recommending the most popular items" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert (results["kept_stage"], results["kept_blocks"]) == (0, 1)
+    assert [s["blocks"] for s in results["stages"]] == [1, 2] and results["growth"].startswith(
+        "depth stopped"
+    )
 
 
 def test_module_entry_point_runs():

@@ -207,3 +207,29 @@ def test_retraining_on_an_increment_starts_from_the_deployed_model(
     assert version.dataset == grown and version.depth == 4
     assert version.promotion["serving"]["version"] == ModelVersion.objects.get(job=base).label
     assert version.is_active is (version.promotion["decision"] == "activated")  # the gate decides
+
+
+def test_a_log_of_one_item_never_becomes_a_served_model(
+    user, upload, tiny_config, django_capture_on_commit_callbacks
+):
+    """Every metric of such a model would read 1.0000: training refuses, and nothing is registered."""
+    from webapp.datasets.services import dataset_create, dataset_parse
+
+    log = "user,item,timestamp\n" + "".join(
+        f"u{u},only,{1_600_000_000 + 10 * t}\n" for u in range(20) for t in range(6)
+    )
+    with django_capture_on_commit_callbacks():
+        dataset = dataset_create(owner=user, upload=upload(log))
+    dataset = dataset_parse(dataset_id=dataset.pk)
+    if dataset.status != "READY":  # refused at parse time already: as good
+        assert dataset.error
+        return
+    with django_capture_on_commit_callbacks():
+        job = training_job_create(owner=user, dataset=dataset, config=tiny_config)
+    done = training_job_run(job_id=job.pk)
+    assert done.status == Status.FAILED
+    assert (
+        done.error
+        == "the log has 1 distinct item: there is nothing to rank; a recommender needs at least 2 items"
+    )
+    assert not ModelVersion.objects.exists()
