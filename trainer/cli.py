@@ -40,7 +40,7 @@ from trainer.schedule import (
     StackingSchedule,
     run_schedule,
 )
-from trainer.stacking import METHODS
+from trainer.stacking import METHODS, stackable_options
 from trainer.training import TrainConfig
 
 logger = logging.getLogger("trainer")
@@ -290,9 +290,9 @@ def _evaluate_all(model, split: Split, config: TrainConfig, device) -> tuple[Eva
 def command_train(args: argparse.Namespace) -> int:
     spec = _data_spec(args)
     config = _train_config(args)
-    model_cfg = model_config(args.model, _model_options(args))
     # Every setting is checked before any data is read.
     schedule = _schedule(args, args.stack, grow="auto", keep="best")
+    model_cfg = model_config(args.model, stackable_options(args.model, _model_options(args), schedule.method))
     started = time.perf_counter()
     split = prepare_split(spec)
     device = resolve_device(config.device)
@@ -364,8 +364,11 @@ def _against_popularity(test: EvalResult, popularity: EvalResult, metric: str = 
 def command_scenario(args: argparse.Namespace) -> int:
     spec = _data_spec(args)
     config = _train_config(args)
-    model_cfg = model_config(args.model, _model_options(args))
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    options = _model_options(args)
+    for method in methods:
+        options = stackable_options(args.model, options, method)  # every method stacks the same model
+    model_cfg = model_config(args.model, options)
     # The scenarios reproduce the paper's fixed schedules unless told otherwise.
     schedule = _schedule(args, methods[0] if methods else "adjacent", grow="fixed", keep="final")
     for method in methods:

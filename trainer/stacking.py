@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from trainer.configs import ConfigError
-from trainer.models import build_model
+from trainer.models import build_model, model_config
 from trainer.models.base import ResidualScale, SequentialRecommender
 
 
@@ -78,10 +78,26 @@ def get_method(name: str) -> StackMethod:
     return METHODS[name]
 
 
-def _check_preservable(model: SequentialRecommender) -> None:
-    if not model.config.rezero:
+def stackable_options(model_name: str, options: dict[str, Any], method: str) -> dict[str, Any]:
+    """``options`` completed so that ``method`` can stack the model, checked before any training.
+
+    Function-preserving stacking of SASRec needs pre-LN blocks, so they are its default under that
+    method; an explicit post-LN choice (or α switched off) is refused here, with the reason,
+    instead of failing at the first stack after a whole stage of training.
+    """
+    if method not in METHODS or not METHODS[method].function_preserving:
+        return options
+    options = dict(options)
+    if model_name == "sasrec":
+        options.setdefault("norm_position", "pre")
+    _check_preservable(model_config(model_name, options))
+    return options
+
+
+def _check_preservable(config: Any) -> None:
+    if not config.rezero:
         raise ConfigError("function-preserving stacking needs learnable α (rezero=True) to start copies at 0")
-    if getattr(model.config, "norm_position", "pre") != "pre":
+    if getattr(config, "norm_position", "pre") != "pre":
         raise ConfigError(
             "function-preserving stacking of SASRec needs pre-LN blocks (model option norm_position='pre'): "
             "a post-LN block is not the identity even with α = 0"
@@ -92,7 +108,7 @@ def stack(model: SequentialRecommender, method: str) -> SequentialRecommender:
     """A new model with twice ``model``'s blocks, built by ``method``; ``model`` is left untouched."""
     spec = get_method(method)
     if spec.function_preserving:
-        _check_preservable(model)
+        _check_preservable(model.config)
     n = len(model.blocks)
     sources = spec.sources(n)
     config = dataclasses.replace(model.config, blocks=2 * n)

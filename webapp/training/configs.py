@@ -29,6 +29,7 @@ from trainer.export import ExportConfig
 from trainer.models import MODELS, model_config
 from trainer.models.base import ModelConfig
 from trainer.schedule import DEFAULT_CEILING, NO_STACKING, START_BLOCKS, StackingSchedule
+from trainer.stacking import stackable_options
 from trainer.training import TrainConfig
 
 SECTIONS = ("model", "model_options", "schedule", "train", "split", "export", "warm_start")
@@ -89,6 +90,7 @@ def job_config_build(data: Any) -> JobConfig:
     options = _section(data, "model_options")
     if "blocks" in options:
         raise ConfigError("model_options.blocks is set by the schedule: use schedule.final_blocks")
+    options = stackable_options(model, options, schedule.method)
     built_model = model_config(model, {**options, "blocks": schedule.final_blocks})
     train = TrainConfig.from_dict(_section(data, "train"))
     split = _section(data, "split")

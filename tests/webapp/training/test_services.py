@@ -31,6 +31,21 @@ def job(ready_dataset, tiny_config, django_capture_on_commit_callbacks):
     return job
 
 
+def test_the_default_schedule_fits_every_model():
+    from webapp.training.configs import job_config_build
+
+    sasrec = job_config_build({"model": "sasrec"})
+    assert (sasrec.schedule.start_blocks, sasrec.schedule.final_blocks, sasrec.schedule.grow) == (
+        1,
+        8,
+        "auto",
+    )
+    assert sasrec.model_config.norm_position == "pre"  # so that function-preserving stacking applies
+    nextitnet = job_config_build({})
+    assert (nextitnet.schedule.start_blocks, nextitnet.schedule.final_blocks) == (2, 16)
+    assert nextitnet.schedule.method == "preserving" and nextitnet.schedule.keep == "best"
+
+
 def test_create_stores_the_complete_config(job):
     assert job.status == Status.PENDING
     assert job.config["train"]["lr"] == 0.001  # defaults filled in
@@ -50,6 +65,8 @@ def test_create_stores_the_complete_config(job):
         ({"schedule": {"grow": "always"}}, "grow must be one of"),
         ({"schedule": {"keep": "last"}}, "keep must be one of"),
         ({"schedule": {"min_gain": -0.1}}, "min_gain"),
+        # The default schedule stacks function-preserving, which a post-LN SASRec cannot: said now.
+        ({"model": "sasrec", "model_options": {"norm_position": "post"}}, "needs pre-LN blocks"),
         ({"model_options": {"blocks": 4}}, "schedule.final_blocks"),
         ({"train": {"device": "tpu"}}, "unknown device"),
         ({"split": {"split": "sessions"}}, "split.split must be one of"),
