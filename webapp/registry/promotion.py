@@ -8,6 +8,9 @@ figure beats both by the configured relative margin; otherwise it is registered 
 decision, with every figure it was taken on, is stored with the version so that every page and the
 API can say why a version serves or does not. A person can still activate a held version by hand,
 once told the comparison.
+
+:func:`promotion_decide` is the rule alone (pure); :func:`promotion_judge` scores the serving
+version on the run's cases and applies it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
+
+from trainer.checkpoint import CheckpointError, load_checkpoint
+from trainer.evaluation import evaluate
+from trainer.training import TrainConfig
+from trainer.transfer import remap_items
 
 ACTIVATED = "activated"
 HELD = "held"
@@ -101,4 +109,33 @@ def promotion_unscored(*, candidate: dict[str, float], popularity: dict[str, flo
         float(candidate[metric]),
         float(popularity[metric]),
         None,
+    )
+
+
+def promotion_judge(*, serving: Any, split: Any, metrics: dict[str, Any], device: Any) -> Promotion:
+    """The gate's decision for a finished run, whose ``metrics`` hold its kept model's validation
+    figures (``valid``) and popularity's (``popularity.valid``) on ``split``'s validation cases.
+
+    ``serving`` (a ModelVersion, or None) is the version that answers for the dataset now, or for
+    the dataset it extends (a retrain): its checkpoint is scored on the same cases, its items moved
+    onto this run's vocabulary and its histories cut as it was trained; the figures are added to
+    ``metrics`` as ``serving``, so the job shows what its version was compared with.
+    """
+    candidate, popularity = metrics["valid"], metrics["popularity"]["valid"]
+    if serving is None:
+        return promotion_decide(candidate=candidate, popularity=popularity)
+    try:
+        checkpoint = load_checkpoint(serving.checkpoint_path) if serving.checkpoint_path else None
+    except CheckpointError:
+        checkpoint = None
+    if checkpoint is None:
+        why = f"the serving version {serving.label} has no readable checkpoint to compare with"
+        return promotion_unscored(candidate=candidate, popularity=popularity, why=why)
+    trained_as = TrainConfig.from_dict(checkpoint.train_config)
+    reference = remap_items(checkpoint.model, checkpoint.vocab, split.vocab)
+    options = {"max_len": trained_as.max_len, "exclude_seen": trained_as.exclude_seen, "device": device}
+    scored = evaluate(reference, split.valid, **options).metrics
+    metrics["serving"] = {"version": serving.label, "blocks": len(reference.blocks), "valid": scored}
+    return promotion_decide(
+        candidate=candidate, popularity=popularity, serving=scored, serving_label=serving.label
     )

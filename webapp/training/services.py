@@ -28,13 +28,12 @@ from trainer.evaluation import evaluate, evaluate_popularity
 from trainer.export import ExportError, count_items, export_model
 from trainer.runs import DataSpec, prepare_split
 from trainer.schedule import ScheduleEvent, run_schedule
-from trainer.training import TrainConfig
 from trainer.transfer import remap_items
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.datasets.events import normalised_read_options
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
-from webapp.registry.promotion import Promotion, promotion_decide, promotion_unscored
+from webapp.registry.promotion import promotion_judge, promotion_unscored
 from webapp.registry.services import model_version_activate, model_version_create
 from webapp.training.configs import JobConfig, job_config_build
 from webapp.training.models import TrainingJob, TrainingPoint
@@ -481,7 +480,7 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         for name, cases in (("valid", split.valid), ("test", split.test))
     }
     serving = _warm_start_version(dataset)
-    promotion = _promotion(serving, split, metrics, device)
+    promotion = promotion_judge(serving=serving, split=split, metrics=metrics, device=device)
     model = model.cpu().eval()
     final = job.checkpoint_path / "final.pt"
     save_checkpoint(
@@ -525,33 +524,6 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         finished = _finish(job.pk, Status.SUCCEEDED, metrics=metrics)
     logger.info("job #%d: succeeded as %s; %s", job.pk, version.label, promotion.reason)
     return finished
-
-
-def _promotion(serving: ModelVersion | None, split: Any, metrics: dict[str, Any], device: Any) -> Promotion:
-    """The gate's decision for the kept model, against popularity and ``serving`` on the same cases.
-
-    ``serving`` is the version that answers for the dataset now, or for the dataset it extends (a
-    retrain): its checkpoint is scored on this run's validation cases, its items moved onto this
-    run's vocabulary and its histories cut as it was trained.
-    """
-    candidate, popularity = metrics["valid"], metrics["popularity"]["valid"]
-    if serving is None:
-        return promotion_decide(candidate=candidate, popularity=popularity)
-    try:
-        checkpoint = load_checkpoint(serving.checkpoint_path) if serving.checkpoint_path else None
-    except CheckpointError:
-        checkpoint = None
-    if checkpoint is None:
-        why = f"the serving version {serving.label} has no readable checkpoint to compare with"
-        return promotion_unscored(candidate=candidate, popularity=popularity, why=why)
-    trained_as = TrainConfig.from_dict(checkpoint.train_config)
-    reference = remap_items(checkpoint.model, checkpoint.vocab, split.vocab)
-    options = {"max_len": trained_as.max_len, "exclude_seen": trained_as.exclude_seen, "device": device}
-    scored = evaluate(reference, split.valid, **options).metrics
-    metrics["serving"] = {"version": serving.label, "blocks": len(reference.blocks), "valid": scored}
-    return promotion_decide(
-        candidate=candidate, popularity=popularity, serving=scored, serving_label=serving.label
-    )
 
 
 def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
