@@ -7,15 +7,21 @@ sentence a user can act on; the API's exception handler renders it, and DRF's ow
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django.http import Http404
+from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -72,9 +78,29 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
-        return None  # an unexpected error: Django's 500 handling and logging
+        return _unexpected(exc, context)
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"message": _first_message(exc.detail), "extra": {"fields": exc.detail}}
     else:
         response.data = {"message": _first_message(exc.detail), "extra": {}}
     return response
+
+
+def _unexpected(exc: Exception, context: dict[str, Any]) -> Response:
+    """An error no code path expected: logged in full under a short reference, answered as JSON.
+
+    A database or broker that is out of reach is a 503 (try again); anything else a 500. The body
+    never carries the exception's text, which may name server paths or queries.
+    """
+    reference = uuid.uuid4().hex[:10]
+    view = context.get("view")
+    logger.error("unexpected error in %s, reference %s", type(view).__name__, reference, exc_info=exc)
+    if isinstance(exc, (DatabaseError, KombuOperationalError, ConnectionError)):
+        return Response(
+            {"message": f"a service this needs is out of reach; try again shortly (reference {reference})",
+             "extra": {"reference": reference}},
+            status=503,
+        )  # fmt: skip
+    return Response(
+        {"message": f"internal error, reference {reference}", "extra": {"reference": reference}}, status=500
+    )

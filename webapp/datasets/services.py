@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from trainer.configs import ConfigError
 from trainer.data import DataError, ReadOptions, dataset_stats, load_dataset
+from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from webapp.datasets import events
 from webapp.datasets.models import Dataset
@@ -39,7 +41,21 @@ def _check_read_options(read_options: Any) -> dict[str, Any]:
 def _enqueue_parse(dataset: Dataset) -> None:
     from webapp.datasets.tasks import parse_dataset
 
-    transaction.on_commit(lambda: parse_dataset.delay(dataset.pk))
+    task_send_on_commit(parse_dataset, dataset.pk, what=f"dataset #{dataset.pk}")
+
+
+def datasets_resend_pending() -> list[int]:
+    """Send the parse of datasets PENDING longer than ``STUDIO_DISPATCH_RESEND_S`` again (the first
+    send failed, or its message was lost with the broker); a duplicate finds the dataset claimed."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STUDIO_DISPATCH_RESEND_S)
+    resent = []
+    for dataset in Dataset.objects.filter(status=Dataset.Status.PENDING, updated_at__lt=cutoff).only("pk"):
+        if Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.PENDING).update(
+            updated_at=timezone.now()
+        ):
+            _enqueue_parse(dataset)
+            resent.append(dataset.pk)
+    return resent
 
 
 def dataset_create(

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from trainer.export import ExportError, count_items, export_model
 from trainer.runs import DataSpec, prepare_split
 from trainer.schedule import ScheduleEvent, run_schedule
 from trainer.transfer import remap_items
+from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.datasets.events import normalised_read_options
 from webapp.datasets.models import Dataset
@@ -55,7 +57,7 @@ class JobError(RuntimeError):
 def _enqueue(job: TrainingJob) -> None:
     from webapp.training.tasks import run_job
 
-    transaction.on_commit(lambda: run_job.delay(job.pk))
+    task_send_on_commit(run_job, job.pk, what=f"job #{job.pk}")
 
 
 def _lineage(dataset: Dataset) -> list[Dataset]:
@@ -257,6 +259,19 @@ def training_jobs_requeue_orphaned(*, worker: str = "") -> list[int]:
         logger.info("job #%d: requeued after its worker %s stopped", job.pk, job.worker or "?")
         requeued.append(job.pk)
     return requeued
+
+
+def training_jobs_reconcile() -> dict[str, list[int]]:
+    """Send again jobs PENDING for longer than ``STUDIO_DISPATCH_RESEND_S`` (their message may be
+    lost), and requeue RUNNING jobs whose heartbeat is stale, whatever worker held them."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STUDIO_DISPATCH_RESEND_S)
+    resent = []
+    for job in TrainingJob.objects.filter(status=Status.PENDING, updated_at__lt=cutoff).only("pk"):
+        # Touched first, so the next pass waits a whole period again whether or not this send works.
+        if TrainingJob.objects.filter(pk=job.pk, status=Status.PENDING).update(updated_at=timezone.now()):
+            _enqueue(job)
+            resent.append(job.pk)
+    return {"jobs_resent": resent, "jobs_requeued": training_jobs_requeue_orphaned()}
 
 
 # -- claim and run ------------------------------------------------------------------------------

@@ -129,6 +129,10 @@ FILE_UPLOAD_TEMP_DIR = env.str("DJANGO_FILE_UPLOAD_TEMP_DIR", default=None)
 STUDIO_HEARTBEAT_INTERVAL_S = env.float("DJANGO_JOB_HEARTBEAT_INTERVAL_S", default=10.0)
 STUDIO_HEARTBEAT_STALE_S = env.float("DJANGO_JOB_HEARTBEAT_STALE_S", default=120.0)
 STUDIO_TRAINING_TIME_LIMIT_S = env.int("CELERY_TRAINING_TIME_LIMIT_S", default=48 * 3600)
+# The reconciler (a thread in every worker) re-sends work left PENDING longer than this (a send
+# that failed while the broker was down, a message lost with it) and requeues stale RUNNING jobs.
+STUDIO_DISPATCH_RESEND_S = env.float("CELERY_DISPATCH_RESEND_S", default=120.0)
+STUDIO_RECONCILE_INTERVAL_S = env.float("CELERY_RECONCILE_INTERVAL_S", default=30.0)
 # Torch intra-op threads for training on the CPU; 0 leaves PyTorch's default (one per core).
 STUDIO_TRAINING_THREADS = env.int("TRAINER_THREADS", default=0)
 
