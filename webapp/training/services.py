@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
 import threading
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,18 @@ CANCEL_CHECK_S = 1.0  # should_stop reads the database at most this often
 
 class JobError(RuntimeError):
     """A run that cannot go on, with the reason for the user (bad data, bad config, failed export)."""
+
+
+class LeaseLost(RuntimeError):
+    """A newer attempt holds the job (this worker was presumed dead): this one stops, writing nothing."""
+
+
+def _holding(job_id: int, lease: int) -> Any:
+    """The job's row while attempt ``lease`` still holds it: every write of an attempt goes through
+    this filter (a fencing token), so a worker that lost its lease cannot write late."""
+    return TrainingJob.objects.filter(
+        pk=job_id, attempts=lease, status__in=(Status.RUNNING, Status.CANCEL_REQUESTED)
+    )
 
 
 # -- create, cancel, resume ---------------------------------------------------------------------
@@ -297,8 +312,8 @@ def training_job_claim(*, job_id: int, worker: str = "") -> TrainingJob | None:
 class _Heartbeat:
     """A thread that stamps the job's heartbeat while the run is alive (also during evaluation/export)."""
 
-    def __init__(self, job_id: int, interval_s: float) -> None:
-        self.job_id, self.interval_s = job_id, interval_s
+    def __init__(self, job_id: int, lease: int, interval_s: float) -> None:
+        self.job_id, self.lease, self.interval_s = job_id, lease, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
 
@@ -316,7 +331,8 @@ class _Heartbeat:
         try:
             while not self._stop.wait(self.interval_s):
                 try:
-                    TrainingJob.objects.filter(pk=self.job_id).update(heartbeat_at=timezone.now())
+                    if not _holding(self.job_id, self.lease).update(heartbeat_at=timezone.now()):
+                        return  # the lease is gone; the run notices at its next cancel check
                 except Exception:  # a locked or restarting database must not kill the run
                     logger.warning("job #%d: heartbeat write failed", self.job_id, exc_info=True)
         finally:
@@ -326,8 +342,8 @@ class _Heartbeat:
 class _Progress:
     """``on_progress`` for the schedule: stage, depth, epoch, loss, validation metrics, ETA → the job row."""
 
-    def __init__(self, job: TrainingJob) -> None:
-        self.job_id = job.pk
+    def __init__(self, job: TrainingJob, lease: int) -> None:
+        self.job_id, self.lease = job.pk, lease
         self.progress: dict[str, Any] = dict(job.progress or {}, attempt=job.attempts)
         self.finished: list[dict[str, Any]] = list(self.progress.get("finished_stages", []))
         self.last_write = 0.0
@@ -368,7 +384,8 @@ class _Progress:
             return  # its loss point waits for the next write
         self.last_write = now
         with transaction.atomic():
-            TrainingJob.objects.filter(pk=self.job_id).update(progress=progress, heartbeat_at=timezone.now())
+            if not _holding(self.job_id, self.lease).update(progress=progress, heartbeat_at=timezone.now()):
+                raise LeaseLost(f"job #{self.job_id}: attempt {self.lease} lost its lease")
             TrainingPoint.objects.bulk_create(self.pending)
         self.pending = []
 
@@ -396,8 +413,8 @@ class _Progress:
 class _CancelCheck:
     """``should_stop`` for the schedule: true once the job row says CANCEL_REQUESTED."""
 
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
+    def __init__(self, job_id: int, lease: int) -> None:
+        self.job_id, self.lease = job_id, lease
         self.last_check = 0.0
         self.stop = False
 
@@ -405,15 +422,40 @@ class _CancelCheck:
         now = time.monotonic()
         if not self.stop and now - self.last_check >= CANCEL_CHECK_S:
             self.last_check = now
-            self.stop = TrainingJob.objects.filter(pk=self.job_id, status=Status.CANCEL_REQUESTED).exists()
+            status = _holding(self.job_id, self.lease).values_list("status", flat=True).first()
+            if status is None:
+                raise LeaseLost(f"job #{self.job_id}: attempt {self.lease} lost its lease")
+            self.stop = status == Status.CANCEL_REQUESTED
         return self.stop
 
 
-def _finish(job_id: int, status: str, **fields: Any) -> TrainingJob:
+def _finish(job_id: int, lease: int, status: str, **fields: Any) -> TrainingJob:
+    """End attempt ``lease`` of the job; :class:`LeaseLost` (nothing written) if it is not the holder."""
     with transaction.atomic():
-        job = TrainingJob.objects.select_for_update().get(pk=job_id)
+        job = _holding(job_id, lease).select_for_update().first()
+        if job is None:
+            raise LeaseLost(f"job #{job_id}: attempt {lease} lost its lease")
         # From CANCEL_REQUESTED too: a run that finished before it noticed the cancel keeps its outcome.
         return _set_status(job, status, finished_at=timezone.now(), **fields)
+
+
+def _stage_folder(job: TrainingJob, lease: int) -> Path:
+    """Attempt ``lease``'s stage checkpoints, seeded with those of the newest earlier attempt that
+    finished a stage: a resumed run continues after it, and no two attempts write the same file
+    (checkpoints are written to a temporary name and renamed, so the shared links stay intact)."""
+    folder = job.checkpoint_path / f"attempt-{lease}" / "stages"
+    if folder.is_dir():
+        return folder
+    earlier = [job.checkpoint_path / f"attempt-{n}" / "stages" for n in range(lease - 1, 0, -1)]
+    earlier.append(job.checkpoint_path / "stages")  # where jobs kept them before attempts had folders
+    source = next((d for d in earlier if any(d.glob("stage-*.pt"))), None)
+    folder.mkdir(parents=True)
+    for path in sorted(source.glob("stage-*.pt")) if source else []:
+        try:
+            os.link(path, folder / path.name)
+        except OSError:  # a file system without hard links
+            shutil.copy2(path, folder / path.name)
+    return folder
 
 
 def _initial_model(job: TrainingJob, config: JobConfig, vocab: Any) -> tuple[Any, ModelVersion]:
@@ -428,7 +470,7 @@ def _initial_model(job: TrainingJob, config: JobConfig, vocab: Any) -> tuple[Any
     return remap_items(checkpoint.model, checkpoint.vocab, vocab), base
 
 
-def _train_and_publish(job: TrainingJob) -> TrainingJob:
+def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     config = job_config_build(job.config)
     dataset = job.dataset
     if dataset.events_path is None or not dataset.events_path.is_file():
@@ -444,7 +486,7 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
     train = config.train
     if not train.threads and settings.STUDIO_TRAINING_THREADS:
         train = dataclasses.replace(train, threads=settings.STUDIO_TRAINING_THREADS)
-    stages_dir = job.checkpoint_path / "stages"
+    stages_dir = _stage_folder(job, lease)
     finished = max((int(p.stem.rpartition("-")[2]) + 1 for p in stages_dir.glob("stage-*.pt")), default=0)
     resuming = finished > 0
     # A resumed run retrains the stage it was in: that stage's points of the interrupted attempt go.
@@ -461,7 +503,8 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
             "blocks": len(initial.blocks),
             "test": evaluate(initial, split.test, **options).metrics,
         }
-        TrainingJob.objects.filter(pk=job.pk).update(metrics=metrics)
+        if not _holding(job.pk, lease).update(metrics=metrics):
+            raise LeaseLost(f"job #{job.pk}: attempt {lease} lost its lease")
 
     result = run_schedule(
         config.model,
@@ -469,8 +512,8 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         split,
         train,
         config.schedule,
-        on_progress=_Progress(job),
-        should_stop=_CancelCheck(job.pk),
+        on_progress=_Progress(job, lease),
+        should_stop=_CancelCheck(job.pk, lease),
         checkpoint_dir=stages_dir,
         initial_model=initial,
     )
@@ -478,10 +521,11 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         {k: v for k, v in dataclasses.asdict(s).items() if k != "history"} | {"validations": len(s.history)}
         for s in result.stages
     ]
-    TrainingJob.objects.filter(pk=job.pk).update(stages=stages, heartbeat_at=timezone.now())
+    if not _holding(job.pk, lease).update(stages=stages, heartbeat_at=timezone.now()):
+        raise LeaseLost(f"job #{job.pk}: attempt {lease} lost its lease")
     if result.cancelled:
         logger.info("job #%d: cancelled; stage checkpoints kept in %s", job.pk, stages_dir)
-        return _finish(job.pk, Status.CANCELLED)
+        return _finish(job.pk, lease, Status.CANCELLED)
 
     model = result.model  # the kept stage's: the best over all stages, or the last with keep: final
     kept = result.kept
@@ -497,11 +541,12 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
     serving = _warm_start_version(dataset)
     promotion = promotion_judge(serving=serving, split=split, metrics=metrics, device=device)
     model = model.cpu().eval()
-    final = job.checkpoint_path / "final.pt"
+    # Every file of a version is this attempt's own, written once: a registered version never changes.
+    final = stages_dir.parent / "final.pt"
     save_checkpoint(
         final, model=model, vocab=split.vocab, train_config=train.to_dict(), extra={"data": spec.to_dict()}
     )
-    artifact_rel = f"artifacts/dataset-{dataset.pk}/job-{job.pk}"
+    artifact_rel = f"artifacts/dataset-{dataset.pk}/job-{job.pk}-attempt-{lease}"
     export_model(
         model,
         split.vocab,
@@ -511,7 +556,7 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         train_config=train.to_dict(),
         metrics=metrics,
         data={"dataset": dataset.pk, "name": dataset.name, **(dataset.stats or {})},
-        overwrite=True,  # a rerun after a crash between export and registration replaces its own folder
+        overwrite=True,  # only this attempt's own folder (a crash mid-export left it unregistered)
     )
     with transaction.atomic():
         Dataset.objects.select_for_update().get(pk=dataset.pk)  # no activation slips in meanwhile
@@ -536,7 +581,7 @@ def _train_and_publish(job: TrainingJob) -> TrainingJob:
         # version serving (or the reason it does not).
         if promotion.activate and not version.is_active:
             model_version_activate(version=version)
-        finished = _finish(job.pk, Status.SUCCEEDED, metrics=metrics)
+        finished = _finish(job.pk, lease, Status.SUCCEEDED, metrics=metrics)  # rolls it all back if lost
     logger.info("job #%d: succeeded as %s; %s", job.pk, version.label, promotion.reason)
     return finished
 
@@ -551,18 +596,30 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     if job is None:
         logger.info("job #%s: not pending; nothing to run", job_id)
         return None
-    logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", job.attempts)
+    lease = job.attempts
+    logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", lease)
     try:
-        with _Heartbeat(job.pk, settings.STUDIO_HEARTBEAT_INTERVAL_S):
-            return _train_and_publish(job)
-    except (JobError, ConfigError, DataError, CheckpointError, ExportError, ApplicationError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
-        logger.info("job #%d: failed: %s", job.pk, message)
-        return _finish(job.pk, Status.FAILED, error=message)
-    except SoftTimeLimitExceeded:
-        limit = settings.STUDIO_TRAINING_TIME_LIMIT_S
-        return _finish(job.pk, Status.FAILED, error=f"the run reached the time limit ({limit} s); resume it")
-    except Exception as exc:
-        logger.exception("job #%d: unexpected error", job.pk)
-        close_old_connections()
-        return _finish(job.pk, Status.FAILED, error=f"internal error ({type(exc).__name__}: {exc})")
+        try:
+            with _Heartbeat(job.pk, lease, settings.STUDIO_HEARTBEAT_INTERVAL_S):
+                return _train_and_publish(job, lease)
+        except (JobError, ConfigError, DataError, CheckpointError, ExportError, ApplicationError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            logger.info("job #%d: failed: %s", job.pk, message)
+            return _finish(job.pk, lease, Status.FAILED, error=message)
+        except SoftTimeLimitExceeded:
+            limit = settings.STUDIO_TRAINING_TIME_LIMIT_S
+            error = f"the run reached the time limit ({limit} s); resume it"
+            return _finish(job.pk, lease, Status.FAILED, error=error)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            reference = uuid.uuid4().hex[:10]
+            logger.exception("job #%d: unexpected error, reference %s", job.pk, reference)
+            close_old_connections()
+            error = f"internal error ({type(exc).__name__}), reference {reference}; see the worker log"
+            return _finish(job.pk, lease, Status.FAILED, error=error)
+    except LeaseLost:
+        logger.warning(
+            "job #%d: attempt %d lost its lease to a newer attempt; stopped without writing", job.pk, lease
+        )
+        return None

@@ -120,7 +120,8 @@ def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
     }
     response = api.post("/api/v1/jobs", {"dataset": ready_dataset.pk, "config": config}, format="json")
     job_id = response.json()["id"]
-    stage_one = TrainingJob.objects.get(pk=job_id).checkpoint_path / "stages" / "stage-0.pt"
+    folder = TrainingJob.objects.get(pk=job_id).checkpoint_path
+    stage_one = folder / "attempt-1" / "stages" / "stage-0.pt"
 
     workers.start("worker-gpu")
     _wait(lambda: (TrainingJob.objects.get(pk=job_id).progress or {}).get("stage") == 2, "stage 2", workers)
@@ -139,8 +140,9 @@ def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
         "stage 2 of the resumed run",
         workers,
     )
-    # Had stage 1 been trained again, its checkpoint would have been rewritten before any stage-2 event.
-    assert stage_one.stat().st_mtime_ns == first_checkpoint
+    # Had stage 1 been trained again, its checkpoint would have been rewritten before any stage-2 event;
+    # the second attempt writes into a folder of its own, starting from the first one's stage.
+    assert (folder / "attempt-2" / "stages" / "stage-0.pt").stat().st_mtime_ns == first_checkpoint
 
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 202
     job = _wait(

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from serving.artifact import read_artifact
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.registry.models import ModelVersion
 from webapp.training import services
@@ -111,7 +112,8 @@ def test_run_trains_exports_and_activates_the_first_version(job, django_capture_
     assert version.promotion["popularity"] == done.metrics["popularity"]["valid"]["ndcg@10"]
     assert version.is_active
     assert (version.artifact_path / "model.onnx").is_file()
-    assert (done.checkpoint_path / "stages" / "stage-0.pt").is_file()
+    assert (done.checkpoint_path / "attempt-1" / "stages" / "stage-0.pt").is_file()
+    assert version.artifact_dir.endswith(f"job-{done.pk}-attempt-1")  # the attempt's own files
     assert training_job_run(job_id=job.pk) is None  # a second delivery runs nothing
 
 
@@ -134,8 +136,8 @@ def test_cancel_during_the_run_stops_it_and_keeps_the_stage_checkpoint(job, monk
     monkeypatch.setattr(services, "CANCEL_CHECK_S", 0.0)
     done = training_job_run(job_id=job.pk, worker="w1")
     assert done.status == Status.CANCELLED
-    assert (done.checkpoint_path / "stages" / "stage-0.pt").is_file()
-    assert not (done.checkpoint_path / "stages" / "stage-1.pt").exists()
+    assert (done.checkpoint_path / "attempt-1" / "stages" / "stage-0.pt").is_file()
+    assert not (done.checkpoint_path / "attempt-1" / "stages" / "stage-1.pt").exists()
     assert not ModelVersion.objects.exists()
 
 
@@ -152,7 +154,7 @@ def test_a_job_left_running_by_a_dead_worker_resumes_from_its_last_stage(job, mo
         training_job_run(job_id=job.pk, worker="gpu@host")
     job.refresh_from_db()
     assert job.status == Status.RUNNING  # nobody finished it
-    first_stage = (job.checkpoint_path / "stages" / "stage-0.pt").stat().st_mtime_ns
+    first_stage = (job.checkpoint_path / "attempt-1" / "stages" / "stage-0.pt").stat().st_mtime_ns
 
     assert training_jobs_requeue_orphaned(worker="other@host") == []  # heartbeat still fresh
     with pytest.raises(ConflictError, match="running"):
@@ -166,7 +168,8 @@ def test_a_job_left_running_by_a_dead_worker_resumes_from_its_last_stage(job, mo
     done = training_job_run(job_id=job.pk, worker="gpu@host")
     assert done.status == Status.SUCCEEDED, done.error
     assert done.attempts == 2
-    assert (done.checkpoint_path / "stages" / "stage-0.pt").stat().st_mtime_ns == first_stage  # not retrained
+    # The second attempt starts from the first one's finished stage, in a folder of its own.
+    assert (done.checkpoint_path / "attempt-2" / "stages" / "stage-0.pt").stat().st_mtime_ns == first_stage
     assert [s["blocks"] for s in done.stages] == [1, 2]
 
 
@@ -250,3 +253,34 @@ def test_a_log_of_one_item_never_becomes_a_served_model(
         == "the log has 1 distinct item: there is nothing to rank; a recommender needs at least 2 items"
     )
     assert not ModelVersion.objects.exists()
+
+
+def test_an_attempt_that_lost_its_lease_stops_without_writing(job, monkeypatch, settings):
+    """A frozen worker's job is requeued and taken by another worker; when the first wakes up it
+    writes nothing more (no progress, no checkpoint, no version), and the job ends once, by the new one."""
+    original = services._Progress.__call__
+    taken = {}
+
+    def frozen_then_woken(self, staged):
+        if staged.stage == 1 and not taken:
+            # Meanwhile (the heartbeat went stale) the reconciler requeued the job for another worker.
+            stale = timezone.now() - timedelta(seconds=settings.STUDIO_HEARTBEAT_STALE_S + 1)
+            TrainingJob.objects.filter(pk=self.job_id).update(heartbeat_at=stale)
+            taken["requeued"] = training_jobs_requeue_orphaned()
+        original(self, staged)
+
+    monkeypatch.setattr(services._Progress, "__call__", frozen_then_woken)
+    assert training_job_run(job_id=job.pk, worker="gpu@frozen") is None  # stopped, wrote nothing
+    assert taken["requeued"] == [job.pk]
+    job.refresh_from_db()
+    assert job.status == Status.PENDING and job.worker == "" and not ModelVersion.objects.exists()
+    assert not (job.checkpoint_path / "attempt-1" / "stages" / "stage-1.pt").exists()
+
+    monkeypatch.undo()
+    done = training_job_run(job_id=job.pk, worker="gpu@other")
+    assert done.status == Status.SUCCEEDED and done.attempts == 2 and done.worker == "gpu@other"
+    version = ModelVersion.objects.get()
+    assert version.artifact_dir.endswith("-attempt-2") and version.checkpoint_file.startswith(
+        f"jobs/{job.pk}/attempt-2/"
+    )
+    read_artifact(version.artifact_path)  # its files match the checksums in its metadata
