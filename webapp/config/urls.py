@@ -1,4 +1,4 @@
-"""URL routes: the REST API under /api/v1/, the dashboard at /, the admin, and /healthz."""
+"""URL routes: the REST API under /api/v1/, the dashboard at /, the admin, /healthz and /readyz."""
 
 from django.contrib import admin
 from django.http import JsonResponse
@@ -6,14 +6,23 @@ from django.urls import include, path
 
 
 def healthz(request):
-    """Liveness: the process is up and the trainer package imports."""
+    """Liveness: the process is up and the trainer package imports (no dependency is asked)."""
     from trainer.models import MODELS
 
     return JsonResponse({"status": "ok", "models": sorted(MODELS)})
 
 
+def readyz(request):
+    """Readiness: the database and the broker, each reported; 503 when one is out of reach."""
+    from webapp.core.health import readiness_report
+
+    ready, report = readiness_report()
+    return JsonResponse(report, status=200 if ready else 503)
+
+
 urlpatterns = [
     path("healthz", healthz),
+    path("readyz", readyz),
     path("api/v1/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
     path("", include("webapp.dashboard.urls")),

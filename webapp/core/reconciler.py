@@ -29,9 +29,19 @@ def reconcile_once() -> dict[str, list[int]]:
     return {"datasets": datasets_resend_pending(), **training_jobs_reconcile()}
 
 
-def _loop(interval_s: float) -> None:
+def _beat(worker: str, queues: str) -> None:
+    from django.utils import timezone
+
+    from webapp.core.models import WorkerBeat
+
+    WorkerBeat.objects.update_or_create(name=worker, defaults={"queues": queues, "seen_at": timezone.now()})
+
+
+def _loop(interval_s: float, worker: str, queues: str) -> None:
     while True:
         try:
+            if worker:
+                _beat(worker, queues)
             done = reconcile_once()
             if any(done.values()):
                 logger.info("reconciler: %s", done)
@@ -42,12 +52,14 @@ def _loop(interval_s: float) -> None:
         threading.Event().wait(interval_s)
 
 
-def reconciler_start() -> bool:
-    """Start the reconciler thread in this process, once; False when disabled (interval 0)."""
+def reconciler_start(*, worker: str = "", queues: str = "") -> bool:
+    """Start the reconciler thread in this process, once; False when disabled (interval 0). With a
+    ``worker`` name it also stamps that worker's heartbeat (``WorkerBeat``) every period."""
     interval = settings.STUDIO_RECONCILE_INTERVAL_S
     if interval <= 0 or _started.is_set():
         return False
     _started.set()
-    threading.Thread(target=_loop, args=(interval,), name="reconciler", daemon=True).start()
+    thread = threading.Thread(target=_loop, args=(interval, worker, queues), name="reconciler", daemon=True)
+    thread.start()
     logger.info("reconciler: every %.0f s", interval)
     return True

@@ -7,5 +7,7 @@ from webapp.core.reconciler import reconciler_start
 
 @worker_ready.connect
 def start_reconciler(sender, **kwargs) -> None:
-    """Each worker re-sends lost work and requeues stale jobs periodically; no beat service needed."""
-    reconciler_start()
+    """Each worker re-sends lost work, requeues stale jobs and stamps its own heartbeat periodically."""
+    consumer = getattr(sender, "task_consumer", None)
+    queues = sorted(q.name for q in getattr(consumer, "queues", [])) if consumer else []
+    reconciler_start(worker=sender.hostname or "", queues=",".join(queues))

@@ -133,3 +133,30 @@ def test_unexpected_api_errors_are_json_with_a_reference_and_no_server_details(a
     monkeypatch.setattr(apis, "training_job_list", database_gone)
     answer = api.get("/api/v1/jobs")
     assert answer.status_code == 503 and "out of reach; try again shortly" in answer.json()["message"]
+
+
+def test_readiness_reports_the_database_the_broker_and_the_workers_separately(client, db, monkeypatch):
+    from webapp.core import health
+    from webapp.core.models import WorkerBeat
+
+    WorkerBeat.objects.create(name="gpu@host", queues="gpu", seen_at=timezone.now())
+    WorkerBeat.objects.create(
+        name="default@gone", queues="default", seen_at=timezone.now() - timedelta(hours=1)
+    )
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready" and body["database"] == {"ok": True} and body["broker"]["ok"]
+    assert [(w["name"], w["alive"]) for w in body["workers"]] == [("default@gone", False), ("gpu@host", True)]
+
+    def refused(self, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("kombu.Connection.ensure_connection", refused)
+    down = client.get("/readyz")
+    assert down.status_code == 503
+    assert (
+        down.json()["broker"] == {"ok": False, "error": "OperationalError"} and down.json()["database"]["ok"]
+    )
+    assert client.get("/healthz").status_code == 200  # alive all the same: liveness asks no dependency
+    assert health.readiness_report()[0] is False
