@@ -35,6 +35,7 @@ from trainer.schedule import ScheduleEvent, run_schedule
 from trainer.transfer import remap_items
 from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError
+from webapp.core.retries import db_retry
 from webapp.datasets.events import normalised_read_options
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
@@ -383,10 +384,16 @@ class _Progress:
         if event.kind == "step" and now - self.last_write < PROGRESS_WRITE_S:
             return  # its loss point waits for the next write
         self.last_write = now
-        with transaction.atomic():
-            if not _holding(self.job_id, self.lease).update(progress=progress, heartbeat_at=timezone.now()):
-                raise LeaseLost(f"job #{self.job_id}: attempt {self.lease} lost its lease")
-            TrainingPoint.objects.bulk_create(self.pending)
+
+        def write() -> None:
+            with transaction.atomic():
+                if not _holding(self.job_id, self.lease).update(
+                    progress=progress, heartbeat_at=timezone.now()
+                ):
+                    raise LeaseLost(f"job #{self.job_id}: attempt {self.lease} lost its lease")
+                TrainingPoint.objects.bulk_create(self.pending)
+
+        db_retry(write, what=f"job #{self.job_id} progress")
         self.pending = []
 
     def _point(self, staged: ScheduleEvent) -> TrainingPoint | None:
@@ -422,7 +429,10 @@ class _CancelCheck:
         now = time.monotonic()
         if not self.stop and now - self.last_check >= CANCEL_CHECK_S:
             self.last_check = now
-            status = _holding(self.job_id, self.lease).values_list("status", flat=True).first()
+            status = db_retry(
+                lambda: _holding(self.job_id, self.lease).values_list("status", flat=True).first(),
+                what=f"job #{self.job_id} cancel check",
+            )
             if status is None:
                 raise LeaseLost(f"job #{self.job_id}: attempt {self.lease} lost its lease")
             self.stop = status == Status.CANCEL_REQUESTED
@@ -431,12 +441,22 @@ class _CancelCheck:
 
 def _finish(job_id: int, lease: int, status: str, **fields: Any) -> TrainingJob:
     """End attempt ``lease`` of the job; :class:`LeaseLost` (nothing written) if it is not the holder."""
-    with transaction.atomic():
-        job = _holding(job_id, lease).select_for_update().first()
-        if job is None:
-            raise LeaseLost(f"job #{job_id}: attempt {lease} lost its lease")
-        # From CANCEL_REQUESTED too: a run that finished before it noticed the cancel keeps its outcome.
-        return _set_status(job, status, finished_at=timezone.now(), **fields)
+
+    def write() -> TrainingJob:
+        with transaction.atomic():
+            job = _holding(job_id, lease).select_for_update().first()
+            if job is None:
+                raise LeaseLost(f"job #{job_id}: attempt {lease} lost its lease")
+            # From CANCEL_REQUESTED too: a run that finished before it noticed the cancel keeps its outcome.
+            return _set_status(job, status, finished_at=timezone.now(), **fields)
+
+    return db_retry(write, what=f"job #{job_id} end")
+
+
+def _write(job_id: int, lease: int, **fields: Any) -> None:
+    """Update the job's row as attempt ``lease``; :class:`LeaseLost` if it no longer holds the job."""
+    if not db_retry(lambda: _holding(job_id, lease).update(**fields), what=f"job #{job_id}"):
+        raise LeaseLost(f"job #{job_id}: attempt {lease} lost its lease")
 
 
 def _stage_folder(job: TrainingJob, lease: int) -> Path:
@@ -503,8 +523,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
             "blocks": len(initial.blocks),
             "test": evaluate(initial, split.test, **options).metrics,
         }
-        if not _holding(job.pk, lease).update(metrics=metrics):
-            raise LeaseLost(f"job #{job.pk}: attempt {lease} lost its lease")
+        _write(job.pk, lease, metrics=metrics)
 
     result = run_schedule(
         config.model,
@@ -521,8 +540,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         {k: v for k, v in dataclasses.asdict(s).items() if k != "history"} | {"validations": len(s.history)}
         for s in result.stages
     ]
-    if not _holding(job.pk, lease).update(stages=stages, heartbeat_at=timezone.now()):
-        raise LeaseLost(f"job #{job.pk}: attempt {lease} lost its lease")
+    _write(job.pk, lease, stages=stages, heartbeat_at=timezone.now())
     if result.cancelled:
         logger.info("job #%d: cancelled; stage checkpoints kept in %s", job.pk, stages_dir)
         return _finish(job.pk, lease, Status.CANCELLED)
@@ -558,31 +576,38 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         data={"dataset": dataset.pk, "name": dataset.name, **(dataset.stats or {})},
         overwrite=True,  # only this attempt's own folder (a crash mid-export left it unregistered)
     )
-    with transaction.atomic():
-        Dataset.objects.select_for_update().get(pk=dataset.pk)  # no activation slips in meanwhile
-        now_serving = _warm_start_version(dataset)
-        if promotion.activate and (now_serving and now_serving.pk) != (serving and serving.pk):
-            promotion = promotion_unscored(
-                candidate=metrics["valid"],
-                popularity=metrics["popularity"]["valid"],
-                why=f"the serving version changed to {now_serving.label if now_serving else 'none'} "
-                "while this one was judged; compare them and activate by hand",
+
+    def publish() -> tuple[TrainingJob, ModelVersion, str]:
+        """Register, maybe activate, succeed: one transaction, tried again whole if the database drops."""
+        decision = promotion
+        with transaction.atomic():
+            Dataset.objects.select_for_update().get(pk=dataset.pk)  # no activation slips in meanwhile
+            now_serving = _warm_start_version(dataset)
+            if decision.activate and (now_serving and now_serving.pk) != (serving and serving.pk):
+                decision = promotion_unscored(
+                    candidate=metrics["valid"],
+                    popularity=metrics["popularity"]["valid"],
+                    why=f"the serving version changed to {now_serving.label if now_serving else 'none'} "
+                    "while this one was judged; compare them and activate by hand",
+                )
+            version = model_version_create(
+                job=job,
+                artifact_dir=artifact_rel,
+                checkpoint_file=str(final.relative_to(Path(settings.MEDIA_ROOT))),
+                metrics=metrics,
+                training_time_s=round(result.wall_s, 3),
+                depth=len(model.blocks),
+                promotion=decision.to_dict(),
             )
-        version = model_version_create(
-            job=job,
-            artifact_dir=artifact_rel,
-            checkpoint_file=str(final.relative_to(Path(settings.MEDIA_ROOT))),
-            metrics=metrics,
-            training_time_s=round(result.wall_s, 3),
-            depth=len(model.blocks),
-            promotion=promotion.to_dict(),
-        )
-        # Activated in the same transaction, so whoever sees the job SUCCEEDED also sees its
-        # version serving (or the reason it does not).
-        if promotion.activate and not version.is_active:
-            model_version_activate(version=version)
-        finished = _finish(job.pk, lease, Status.SUCCEEDED, metrics=metrics)  # rolls it all back if lost
-    logger.info("job #%d: succeeded as %s; %s", job.pk, version.label, promotion.reason)
+            # Activated in the same transaction, so whoever sees the job SUCCEEDED also sees its
+            # version serving (or the reason it does not).
+            if decision.activate and not version.is_active:
+                model_version_activate(version=version)
+            finished = _finish(job.pk, lease, Status.SUCCEEDED, metrics=metrics)  # rolls back if lost
+        return finished, version, decision.reason
+
+    finished, version, reason = db_retry(publish, what=f"job #{job.pk} publish")
+    logger.info("job #%d: succeeded as %s; %s", job.pk, version.label, reason)
     return finished
 
 

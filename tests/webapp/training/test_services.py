@@ -284,3 +284,29 @@ def test_an_attempt_that_lost_its_lease_stops_without_writing(job, monkeypatch, 
         f"jobs/{job.pk}/attempt-2/"
     )
     read_artifact(version.artifact_path)  # its files match the checksums in its metadata
+
+
+def test_database_connections_lost_mid_run_are_retried_not_fatal(
+    transactional_db, ready_dataset, tiny_config, monkeypatch, settings
+):
+    """The database drops the connection twice under the run's progress writes (as a PostgreSQL
+    restart or pg_terminate_backend does): the run reconnects, waits, and ends as it would have."""
+    from django.db import OperationalError
+
+    settings.STUDIO_DB_RETRY_WAIT_S = 0.01
+    original = services.TrainingPoint.objects.bulk_create
+    failures = {"left": 2}
+
+    def flaky(objs, *args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("terminating connection due to administrator command")
+        return original(objs, *args, **kwargs)
+
+    # No test transaction around this one: a worker runs in autocommit, where a connection can be renewed.
+    job = training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=tiny_config)
+    monkeypatch.setattr(services.TrainingPoint.objects, "bulk_create", flaky)
+    done = training_job_run(job_id=job.pk, worker="w1")
+    assert failures["left"] == 0
+    assert done.status == Status.SUCCEEDED, done.error
+    assert ModelVersion.objects.filter(job=done).exists()

@@ -133,6 +133,9 @@ STUDIO_TRAINING_TIME_LIMIT_S = env.int("CELERY_TRAINING_TIME_LIMIT_S", default=4
 # that failed while the broker was down, a message lost with it) and requeues stale RUNNING jobs.
 STUDIO_DISPATCH_RESEND_S = env.float("CELERY_DISPATCH_RESEND_S", default=120.0)
 STUDIO_RECONCILE_INTERVAL_S = env.float("CELERY_RECONCILE_INTERVAL_S", default=30.0)
+# A training attempt rides out lost database connections: this many tries, waits doubling from this.
+STUDIO_DB_RETRIES = env.int("DJANGO_DB_RETRIES", default=8)
+STUDIO_DB_RETRY_WAIT_S = env.float("DJANGO_DB_RETRY_WAIT_S", default=0.5)
 # Torch intra-op threads for training on the CPU; 0 leaves PyTorch's default (one per core).
 STUDIO_TRAINING_THREADS = env.int("TRAINER_THREADS", default=0)
 
