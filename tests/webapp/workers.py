@@ -63,15 +63,22 @@ class Workers:
             "PYTHONPATH": str(REPO),
         }
 
-    def start(self, service: str) -> subprocess.Popen:
-        """Start the worker as docker-compose's ``service`` does, with this interpreter's celery."""
+    def start(self, service: str, *, name: str = "") -> subprocess.Popen:
+        """Start the worker as docker-compose's ``service`` does, with this interpreter's celery.
+
+        ``name`` replaces the node name's prefix (``gpu@%h`` → ``NAME@%h``): a recreated container
+        comes back under another name, and the process is known by that name here.
+        """
         command = compose_command(service)
         assert command[0] == "celery"
-        log = open(self.root / f"{service}.log", "ab")  # noqa: SIM115 (lives as long as the process)
+        if name:
+            command[command.index("-n") + 1] = f"{name}@%h"
+        key = name or service
+        log = open(self.root / f"{service}{'-' + name if name else ''}.log", "ab")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", *command], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        self.processes[service] = process
+        self.processes[key] = process
         return process
 
     def kill(self, service: str) -> None:
@@ -81,6 +88,7 @@ class Workers:
 
     def stop(self) -> None:
         for process in self.processes.values():
+            process.send_signal(signal.SIGCONT)  # a test may have frozen one
             process.send_signal(signal.SIGQUIT)  # cold shutdown: nothing of value is running any more
         for process in self.processes.values():
             try:

@@ -336,6 +336,7 @@ class _Heartbeat:
                         return  # the lease is gone; the run notices at its next cancel check
                 except Exception:  # a locked or restarting database must not kill the run
                     logger.warning("job #%d: heartbeat write failed", self.job_id, exc_info=True)
+                    connection.close()  # a terminated connection is opened anew for the next beat
         finally:
             connection.close()
 

@@ -128,13 +128,25 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     screenshot("compare")
 
     # -- activate a version, then try it ------------------------------------------------------
+    # The promotion gate decided for each run; the one that does not serve is activated by hand,
+    # through the confirmation page when the gate held it.
     page.goto("/versions/")
-    scratch_version = ModelVersion.objects.get(job_id=scratch_id)
-    row = page.locator(f'[data-version="{scratch_version.label}"]')
+    first, second = (ModelVersion.objects.get(job_id=j) for j in (stacked_id, scratch_id))
+    assert first.is_active != second.is_active and first.promotion["decision"] == "activated"
+    chosen = second if first.is_active else first
+    row = page.locator(f'[data-version="{chosen.label}"]')
     expect(row).to_have_attribute("data-active", "false")
-    row.locator("button.activate").click()
-    expect(page.locator(f'[data-version="{scratch_version.label}"]')).to_have_attribute("data-active", "true")
+    expect(row.locator(".promotion")).to_contain_text(chosen.promotion["reason"][:20])
+    if chosen.is_held:
+        row.locator("a.activate").click()
+        expect(page.locator("#confirm-activate")).to_contain_text("does not beat")
+        screenshot("version-confirm")
+        page.locator("#confirm-button").click()
+    else:
+        row.locator("button.activate").click()
+    expect(page.locator(f'[data-version="{chosen.label}"]')).to_have_attribute("data-active", "true")
     screenshot("versions")
+    scratch_version = chosen
 
     page.goto(f"/try/?dataset={dataset.pk}")
     page.locator("button.example-history").first.click()
@@ -165,16 +177,23 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     assert retrain.dataset_id == grown_data.pk and retrain.base_version_id == scratch_version.pk
     page.goto(f"/jobs/{retrain.pk}/")
     expect(page.locator("#job-status")).to_have_attribute("data-status", "SUCCEEDED", timeout=JOB_S)
+    retrain.refresh_from_db()
     version = ModelVersion.objects.get(job_id=retrain.pk)
-    assert version.depth == 4 and version.dataset_id == grown_data.pk  # deeper, on all the data
+    # On all the data, grown from the serving depth while it paid; exported: the kept stage.
+    assert version.dataset_id == grown_data.pk and version.depth == retrain.metrics["kept"]["blocks"]
+    expect(page.locator("#result-growth")).to_contain_text(retrain.metrics["kept"]["growth"][:20])
+    expect(page.locator("#result-promotion")).to_have_attribute(
+        "data-decision", version.promotion["decision"]
+    )
     screenshot("job-retrain")
 
-    page.goto(f"/compare/?a={scratch_id}&b={retrain.pk}")
+    page.goto(f"/compare/?a={scratch_version.job_id}&b={retrain.pk}")
     expect(page.locator("#speedup")).to_contain_text(scratch_version.label)  # the old one on new test cases
     screenshot("compare-retrain")
 
     page.goto("/")
-    expect(page.locator("main")).to_contain_text(version.label)
+    for serving in ModelVersion.objects.filter(is_active=True):
+        expect(page.locator("main")).to_contain_text(serving.label)
     screenshot("home")
     page.goto("/jobs/")
     expect(page.locator(".job-row")).to_have_count(3)
