@@ -566,6 +566,8 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         final, model=model, vocab=split.vocab, train_config=train.to_dict(), extra={"data": spec.to_dict()}
     )
     artifact_rel = f"artifacts/dataset-{dataset.pk}/job-{job.pk}-attempt-{lease}"
+    if ModelVersion.objects.filter(artifact_dir=artifact_rel).exists():
+        raise JobError(f"attempt {lease} of job #{job.pk} is registered already; its files stay as they are")
     export_model(
         model,
         split.vocab,
