@@ -399,14 +399,20 @@ def validation_metrics(model: SequentialRecommender, split: Split, config: Train
     with deterministic_kernels(device):
         model.to(device)
         valid = _validation_cases(split.valid, config.valid_sample, config.seed)
-        return evaluate(
-            model,
-            valid,
-            max_len=config.max_len,
-            batch_size=config.eval_batch_size or None,
-            exclude_seen=config.exclude_seen,
-            device=device,
-        ).metrics
+        return _evaluate_as_configured(model, valid, config, device)
+
+
+def _evaluate_as_configured(
+    model: SequentialRecommender, cases: EvalSet, config: TrainConfig, device: torch.device
+) -> dict[str, float]:
+    return evaluate(
+        model,
+        cases,
+        max_len=config.max_len,
+        batch_size=config.eval_batch_size or None,
+        exclude_seen=config.exclude_seen,
+        device=device,
+    ).metrics
 
 
 def _validation_cases(cases: EvalSet, sample: int, seed: int) -> EvalSet:
@@ -432,20 +438,13 @@ def _validate(
     steps_per_epoch: int,
     device: torch.device,
 ) -> EvalRecord:
-    result = evaluate(
-        model,
-        valid,
-        max_len=config.max_len,
-        batch_size=config.eval_batch_size or None,
-        exclude_seen=config.exclude_seen,
-        device=device,
-    )
+    metrics = _evaluate_as_configured(model, valid, config, device)
     record = EvalRecord(
         step=state.step,
         epoch=state.step / steps_per_epoch,
         wall_s=time.perf_counter() - started,
         train_loss=train_loss,
-        metrics=result.metrics,
+        metrics=metrics,
     )
     state.history.append(record)
     return record

@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from django.db import connection
 
 from serving.artifact import read_artifact
 from tests.webapp.conftest import TINY_CONFIG
-from tests.webapp.integration.test_workers import _free_port
+from tests.webapp.integration.test_workers import _free_port, _wait
 from tests.webapp.workers import Workers, use_broker
 from webapp.config.celery_app import app as celery_app
 from webapp.config.settings.base import redis_reachable
@@ -56,25 +56,16 @@ class OwnRedis:
              "--appendonly", "no", "--dir", str(self.root)],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        _wait(lambda: redis_reachable(self.url), "redis-server to answer", timeout=20)
+        deadline = time.monotonic() + 20
+        while not redis_reachable(self.url):
+            assert time.monotonic() < deadline, (self.root / "redis.log").read_text()
+            time.sleep(0.1)
 
     def kill(self) -> None:
         if self.process is not None:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
-
-
-def _wait(
-    check: Callable[[], object], what: str, workers: Workers | None = None, timeout: float = 90
-) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}\n{workers.logs() if workers else ''}")
 
 
 @pytest.fixture
