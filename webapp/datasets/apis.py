@@ -20,6 +20,7 @@ from webapp.datasets.uploads import upload_too_large
 
 class DatasetOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
 
     class Meta:
         model = Dataset
@@ -29,6 +30,7 @@ class DatasetOutputSerializer(serializers.ModelSerializer):
             "owner",
             "parent",
             "status",
+            "status_label",
             "error",
             "original_filename",
             "size_bytes",
@@ -77,7 +79,7 @@ class DatasetListCreateApi(APIView):
             view=self,
         )
 
-    @extend_schema(request=DatasetUploadInputSerializer, responses={201: DatasetOutputSerializer})
+    @extend_schema(request=DatasetUploadInputSerializer, responses={202: DatasetOutputSerializer})
     def post(self, request: Request) -> Response:
         data = _upload_input(request)
         dataset = dataset_create(
@@ -86,7 +88,7 @@ class DatasetListCreateApi(APIView):
             name=data.get("name", ""),
             read_options=data.get("read_options"),
         )
-        return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DatasetDetailApi(APIView):
@@ -118,7 +120,7 @@ class DatasetParseApi(APIView):
 class DatasetIncrementApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
 
-    @extend_schema(request=DatasetUploadInputSerializer, responses={201: DatasetOutputSerializer})
+    @extend_schema(request=DatasetUploadInputSerializer, responses={202: DatasetOutputSerializer})
     def post(self, request: Request, dataset_id: int) -> Response:
         """Upload new events to append to this dataset: a new dataset holding both, for retraining."""
         parent = dataset_get(user=request.user, dataset_id=dataset_id)
@@ -130,4 +132,4 @@ class DatasetIncrementApi(APIView):
             read_options=data.get("read_options"),
             parent=parent,
         )
-        return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)

@@ -27,6 +27,7 @@ from webapp.training.services import (
 
 class TrainingJobOutputSerializer(serializers.ModelSerializer):
     version = serializers.SerializerMethodField()
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
     stale = serializers.BooleanField(source="is_stale")
 
     class Meta:
@@ -36,6 +37,7 @@ class TrainingJobOutputSerializer(serializers.ModelSerializer):
             "dataset",
             "base_version",
             "status",
+            "status_label",
             "config",
             "progress",
             "stages",
@@ -77,7 +79,7 @@ class TrainingJobListCreateApi(APIView):
 
     @extend_schema(
         request=TrainingJobCreateInputSerializer,
-        responses={201: TrainingJobOutputSerializer},
+        responses={202: TrainingJobOutputSerializer},
         description=configs.__doc__,
     )
     def post(self, request: Request) -> Response:
@@ -86,7 +88,7 @@ class TrainingJobListCreateApi(APIView):
         data = serializer.validated_data
         dataset = dataset_get(user=request.user, dataset_id=data["dataset"])
         job = training_job_create(owner=request.user, dataset=dataset, config=data.get("config"))
-        return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TrainingJobDetailApi(APIView):
@@ -133,7 +135,7 @@ class TrainingJobRetrainApi(APIView):
             help_text="stacking method (default: preserving, function-preserving)",
         )
 
-    @extend_schema(request=TrainingJobRetrainInputSerializer, responses={201: TrainingJobOutputSerializer})
+    @extend_schema(request=TrainingJobRetrainInputSerializer, responses={202: TrainingJobOutputSerializer})
     def post(self, request: Request) -> Response:
         """The job trains on the newest ready increment of the base version's dataset (all events)."""
         serializer = self.TrainingJobRetrainInputSerializer(data=request.data)
@@ -150,7 +152,7 @@ class TrainingJobRetrainApi(APIView):
             final_blocks=data.get("final_blocks"),
             method=data.get("method"),
         )
-        return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TrainingPointOutputSerializer(serializers.ModelSerializer):

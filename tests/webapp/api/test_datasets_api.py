@@ -25,7 +25,7 @@ def test_upload_then_parse_then_detail(api, django_capture_on_commit_callbacks):
         response = _post(
             api, "/api/v1/datasets", synthetic_log(), name="log.csv", read_options='{"time_col": "timestamp"}'
         )
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     created = response.json()
     assert created["status"] == "PENDING" and created["name"] == "log.csv" and created["owner"] == "alice"
     assert created["read_options"] == {"time_col": "timestamp"}
@@ -94,7 +94,7 @@ def test_increment_upload(api, ready_dataset, django_capture_on_commit_callbacks
     more = "user,item,timestamp\nu0,i1,1700000000\nnew,i2,1700000001\nnew,i3,1700000002\n"
     with django_capture_on_commit_callbacks():
         response = _post(api, f"/api/v1/datasets/{ready_dataset.pk}/increments", more, name="more.csv")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     assert response.json()["parent"] == ready_dataset.pk
     assert dataset_parse(dataset_id=response.json()["id"]).stats["n_sequences"] == 41
 
@@ -129,7 +129,7 @@ def test_uploads_stream_to_a_temporary_file_that_is_moved_into_place(api, monkey
 
     monkeypatch.setattr(apis, "dataset_create", spy)
     response = _post(api, "/api/v1/datasets", synthetic_log())
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert seen["type"] is TemporaryUploadedFile
     assert not Path(seen["path"]).exists()  # moved, not copied
     assert Path(Dataset.objects.get().file.path).read_text() == synthetic_log()

@@ -18,7 +18,7 @@ def _create(api, capture, dataset, config):
 
 def test_create_list_detail(api, ready_dataset, tiny_config, django_capture_on_commit_callbacks):
     response, callbacks = _create(api, django_capture_on_commit_callbacks, ready_dataset, tiny_config)
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     job = response.json()
     assert job["status"] == "PENDING" and job["config"]["model"] == "nextitnet" and job["version"] is None
     assert len(callbacks) == 1

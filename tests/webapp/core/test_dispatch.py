@@ -51,8 +51,9 @@ def test_with_the_broker_down_uploads_and_jobs_are_accepted_and_kept(
         created = api.post(
             "/api/v1/jobs", {"dataset": ready_dataset.pk, "config": tiny_config}, format="json"
         )
-    assert uploaded.status_code == 201 and uploaded.json()["status"] == "PENDING"
-    assert created.status_code == 201 and created.json()["status"] == "PENDING"
+    assert uploaded.status_code == 202 and uploaded.json()["status"] == "PENDING"
+    assert created.status_code == 202 and created.json()["status"] == "PENDING"
+    assert created.json()["status_label"] == "queued"
     assert Dataset.objects.get(pk=uploaded.json()["id"]).status == Dataset.Status.PENDING
     assert TrainingJob.objects.get(pk=created.json()["id"]).status == TrainingJob.Status.PENDING
     assert broker.sent == []

@@ -89,7 +89,7 @@ def system(tmp_path) -> Iterator[tuple[OwnRedis, Workers]]:
 
 def _job(api, dataset_id: int, config: dict) -> int:
     response = api.post("/api/v1/jobs", {"dataset": dataset_id, "config": config}, format="json")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     return response.json()["id"]
 
 
@@ -107,7 +107,7 @@ def test_a_broker_restart_loses_no_upload_and_no_job(system, api, ready_dataset,
     uploaded = api.post(
         "/api/v1/datasets", {"name": "during the outage", "file": upload()}, format="multipart"
     )
-    assert uploaded.status_code == 201 and uploaded.json()["status"] == "PENDING"
+    assert uploaded.status_code == 202 and uploaded.json()["status"] == "PENDING"
     job_id = _job(api, ready_dataset.pk, TINY_CONFIG)
     time.sleep(3)
     redis.start()  # same port, empty

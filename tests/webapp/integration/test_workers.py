@@ -70,7 +70,7 @@ def _upload(api, data: bytes, name: str) -> dict:
     body = {"file": io.BytesIO(data)}
     body["file"].name = name
     response = api.post("/api/v1/datasets", body, format="multipart")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     return response.json()
 
 
@@ -89,7 +89,7 @@ def test_upload_train_activate_recommend(workers, api, ml100k_slice):
     assert ready["stats"]["n_events"] == SLICE_LINES
 
     response = api.post("/api/v1/jobs", {"dataset": dataset["id"], "config": TINY_CONFIG}, format="json")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     job_id = response.json()["id"]
     job = _wait(
         lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,

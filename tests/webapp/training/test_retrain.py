@@ -167,7 +167,7 @@ def test_curve_api_returns_new_points_after_an_id(trained, other_user):
 def test_retrain_api_for_schedulers(trained, increment, other_user):
     api = client_for(trained.owner)
     response = api.post("/api/v1/jobs/retrain", {"dataset": trained.dataset_id}, format="json")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     assert response.json()["dataset"] == increment.pk
     assert response.json()["config"]["schedule"]["final_blocks"] == 4
     both = api.post("/api/v1/jobs/retrain", {"dataset": 1, "version": 1}, format="json")
