@@ -312,9 +312,11 @@ def run_schedule(
     """Run the stages of ``schedule``; returns the kept model (best weights) and every stage's report.
 
     ``initial_model`` is an already-trained model whose depth is the schedule's first stage (the
-    continual-learning scenario: the deployed model is stacked deeper and trained on all data). It
-    is validated on this run's data first, so the stages after it are judged against what it
-    already scores there.
+    continual-learning scenario: the deployed model is stacked deeper and trained on all data). With
+    ``grow="fixed"`` it is validated on this run's data and stacked at once, as in the paper; with
+    ``grow="auto"`` it first trains at its own depth on this run's data (validated before its first
+    step), so the run always yields a model that has seen the new data, and deeper stages are
+    judged against that.
     """
     depths = schedule.depths()
     metric = config.metric
@@ -345,12 +347,18 @@ def run_schedule(
             },
         )
 
-    if model is None and initial_model is not None:
-        if len(initial_model.blocks) != depths[0]:
-            raise ConfigError(
-                f"the initial model has {len(initial_model.blocks)} blocks, "
-                f"but the schedule starts at {depths[0]}"
-            )
+    carried = model is None and initial_model is not None
+    if carried and len(initial_model.blocks) != depths[0]:
+        raise ConfigError(
+            f"the initial model has {len(initial_model.blocks)} blocks, "
+            f"but the schedule starts at {depths[0]}"
+        )
+    if carried and schedule.grow == "auto":
+        # Growing automatically, the carried model first trains on this run's data at its own depth
+        # (validated before its first step, so it never ends below what it scored there): a retrain
+        # then always yields a model that has seen the new data, and deeper stages must beat that.
+        model = kept_model = initial_model
+    elif carried:
         started = time.perf_counter()
         model = kept_model = initial_model
         best = validation_metrics(model, split, config)  # what the deployed model scores on this data
@@ -362,6 +370,7 @@ def run_schedule(
         stages.append(report)
         save_stage(0, report)
         logger.info(report.line(metric))
+    first_is_carried = carried and schedule.grow == "auto"
     offset = sum(s.wall_s for s in stages)
 
     for stage, blocks in enumerate(depths):
@@ -394,7 +403,7 @@ def run_schedule(
             should_stop=should_stop,
             optimizer_state=optimizer_state,
             order_stream=stage,
-            validate_first=stage > 0,
+            validate_first=stage > 0 or first_is_carried,
         )
         if result.stopped_by == "cancelled":
             logger.info("cancelled during stage %d; the last finished stage's checkpoint is kept", stage + 1)
@@ -418,7 +427,10 @@ def run_schedule(
             best_wall_s=stage_offset + result.best.wall_s if result.best else offset + wall,
         )
         if not stages:
-            report.kept, report.decision = True, "first stage"
+            report.kept = True
+            report.decision = (
+                "the carried model, trained on this run's data" if first_is_carried else "first stage"
+            )
         else:
             last = stage == len(depths) - 1
             growing = _judge(report, stages[_kept_index(stages)], schedule, metric, last=last)

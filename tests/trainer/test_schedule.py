@@ -323,3 +323,18 @@ def test_a_resumed_run_keeps_its_growth_decision_and_its_kept_model(monkeypatch,
     assert scripted.calls == 0  # growth had stopped: nothing more to train
     assert again.kept.blocks == 2 and len(again.model.blocks) == 2
     assert again.model.item_embedding.weight[1, 0].item() == pytest.approx(0.15)
+
+
+def test_growing_automatically_a_carried_model_first_trains_on_the_new_data():
+    """A retrain (continual learning) under the auto schedule never hands back the deployed model
+    untouched: its first stage trains it on the grown data, from what it scored there."""
+    full, first = toy_split(seed=0), toy_split(seed=0, n_users=32)
+    shallow = run_schedule("nextitnet", MODEL, first, CONFIG, StackingSchedule(1, 1, method="none"))
+    plan = StackingSchedule(start_blocks=1, final_blocks=2, stage_epochs=2)  # auto, preserving
+    result = run_schedule("nextitnet", MODEL, full, CONFIG, plan, initial_model=shallow.model)
+    carried = result.stages[0]
+    assert carried.stopped_by != "initial" and carried.steps > 0
+    at_start = carried.history[0]
+    assert at_start["step"] == 0 and at_start["train_loss"] is None  # the deployed model, on the new data
+    assert carried.best["mrr@5"] >= at_start["metrics"]["mrr@5"]
+    assert carried.decision == "the carried model, trained on this run's data"
