@@ -51,7 +51,7 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 # Where the question "which depth pays?" is answered for real logs, and the command behind it.
 DEPTH_SEARCH = (
-    "README, 'Results' (docs/benchmarks.md has every line); reproduce with "
+    "README, 'Finding the right depth' (every line in docs/bench/depth_search.md); reproduce with "
     ".venv/bin/python bench/depth_search.py --data ml-100k:time --models nextitnet"
 )
 REPO = Path(__file__).resolve().parents[4]
