@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging.handlers
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,84 @@ def test_uploads_stream_to_a_temporary_file_that_is_moved_into_place(api, monkey
     assert seen["type"] is TemporaryUploadedFile
     assert not Path(seen["path"]).exists()  # moved, not copied
     assert Path(Dataset.objects.get().file.path).read_text() == synthetic_log()
+
+
+class _ClientGoneAway:
+    """A request body that breaks off after ``sent`` bytes, as when the uploader closes the tab."""
+
+    def __init__(self, body: bytes, sent: int) -> None:
+        self.body, self.sent, self.offset = body, sent, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.offset >= self.sent:
+            raise OSError("the client closed the connection")
+        size = len(self.body) if size is None or size < 0 else size
+        chunk = self.body[self.offset : min(self.offset + size, self.sent)]
+        self.offset += len(chunk)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+def test_an_upload_broken_off_mid_way_leaves_no_temporary_file(user, settings, tmp_path):
+    from django.core.handlers.wsgi import WSGIHandler
+    from rest_framework.authtoken.models import Token
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
+    (tmp_path / "uploads").mkdir()
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + b"user,item\n"
+        + b"u1,i1\n" * 400_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/datasets",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": _ClientGoneAway(body, sent=len(body) // 2),  # half of 2.4 MB, then nothing
+        "wsgi.errors": __import__("io").StringIO(),
+        "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=user).key}",
+    }
+    # Error reporting keeps the failure (its traceback, and with it the upload's open file), as a
+    # buffering log handler or an error tracker does: the file must go all the same.
+    kept = logging.handlers.BufferingHandler(capacity=100)
+    logging.getLogger("webapp.core.exceptions").addHandler(kept)
+    statuses = []
+    try:
+        WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+    finally:
+        logging.getLogger("webapp.core.exceptions").removeHandler(kept)
+    assert kept.buffer and statuses and not statuses[0].startswith("2")  # refused: nothing stored
+    assert list((tmp_path / "uploads").iterdir()) == []  # and no half-written temporary file
+
+
+def test_the_cleanup_removes_an_upload_left_half_written_whatever_keeps_it(rf, settings, tmp_path):
+    """However the body's reading ended (a client gone, an error in a view), a file that never
+    arrived whole is deleted when the request ends, not when its last reference is dropped."""
+    from webapp.datasets.uploads import LimitedTemporaryFileUploadHandler, UploadCleanupMiddleware
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    request = rf.post("/api/v1/datasets")
+    handler = LimitedTemporaryFileUploadHandler(request)
+    request._upload_handlers = [handler]
+    handler.new_file("file", "big.csv", "text/csv", 10_000_000)
+    handler.receive_data_chunk(b"user,item\n" * 1000, 0)
+    half_written = Path(handler.file.temporary_file_path())
+    assert half_written.is_file()
+
+    def view(request):
+        raise OSError("the client closed the connection")
+
+    with pytest.raises(OSError):
+        UploadCleanupMiddleware(view)(request)
+    assert not half_written.exists()

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from serving.artifact import read_artifact
+from trainer.export import ExportError
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.registry.models import ModelVersion
 from webapp.training import services
@@ -310,3 +311,40 @@ def test_database_connections_lost_mid_run_are_retried_not_fatal(
     assert failures["left"] == 0
     assert done.status == Status.SUCCEEDED, done.error
     assert ModelVersion.objects.filter(job=done).exists()
+
+
+def _fail_export_check(monkeypatch, failure: Exception) -> None:
+    import trainer.export
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(trainer.export, "check_parity", fail)
+
+
+def _no_staging_left(job: TrainingJob) -> bool:
+    artifacts = job.checkpoint_path.parents[1] / "artifacts"
+    return not [p for p in artifacts.rglob("*") if p.name.startswith(".")]
+
+
+def test_a_failed_export_says_why_and_leaves_no_temporary_folder(job, monkeypatch):
+    _fail_export_check(monkeypatch, ExportError("ONNX Runtime and PyTorch disagree on model.onnx (k=10)"))
+    done = training_job_run(job_id=job.pk)
+    assert (done.status, done.error) == (
+        Status.FAILED,
+        "ONNX Runtime and PyTorch disagree on model.onnx (k=10)",
+    )
+    assert _no_staging_left(done) and not ModelVersion.objects.exists()
+
+
+def test_an_unexpected_export_error_shows_a_reference_and_no_server_path(
+    transactional_db, ready_dataset, tiny_config, monkeypatch
+):
+    # Autocommit, as in a worker: the run closes its connection after an unexpected error.
+    job = training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=tiny_config)
+    _fail_export_check(monkeypatch, RuntimeError("cannot write /srv/studio/var/media/artifacts/x/model.onnx"))
+    done = training_job_run(job_id=job.pk)
+    assert done.status == Status.FAILED
+    assert done.error.startswith("internal error (RuntimeError), reference ") and "/srv" not in done.error
+    assert done.error.endswith("; see the worker log")
+    assert _no_staging_left(done) and not ModelVersion.objects.exists()
