@@ -37,7 +37,7 @@ FAST = {
 # Stage 1 is a few steps; stage 2 trains for a few seconds, long enough to break something in it.
 SLOW_STAGE = {
     **TINY_CONFIG,
-    "train": {**TINY_CONFIG["train"], "epochs": 100_000, "eval_every": 5, "time_budget_s": 6},
+    "train": {**TINY_CONFIG["train"], "epochs": 100_000, "eval_every": 5, "time_budget_s": 3},
 }
 
 
@@ -109,7 +109,7 @@ def test_a_broker_restart_loses_no_upload_and_no_job(system, api, ready_dataset,
     )
     assert uploaded.status_code == 202 and uploaded.json()["status"] == "PENDING"
     job_id = _job(api, ready_dataset.pk, TINY_CONFIG)
-    time.sleep(3)
+    time.sleep(1.5)  # long enough for the reconciler to try (and fail) to send them again
     redis.start()  # same port, empty
     dataset = _wait(
         lambda: (d := Dataset.objects.get(pk=uploaded.json()["id"])).status in ("READY", "FAILED") and d,
@@ -160,7 +160,7 @@ def test_a_frozen_worker_never_writes_after_its_lease_was_taken(system, api, rea
     points = job.points.count()
     frozen.send_signal(signal.SIGCONT)  # wakes up in the middle of stage 2 of attempt 1
     _wait(lambda: "lost its lease" in workers.logs(), "the woken worker to notice its lease is gone", workers)
-    time.sleep(2)
+    time.sleep(1)
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("SUCCEEDED", 2) and job.worker.startswith("gpu-other@")
     assert job.points.count() == points  # not one curve point more
