@@ -25,7 +25,7 @@ from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
 from webapp.training.models import TrainingJob
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 # Thresholds short enough for a test: the reconciler runs every second, re-sends what waited 2 s,
 # and a job whose heartbeat (every 0.5 s) is 4 s old belongs to a dead worker.

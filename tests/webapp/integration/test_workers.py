@@ -38,7 +38,12 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(params=["redis", "embedded"])
+@pytest.fixture(
+    params=[
+        pytest.param("redis", marks=pytest.mark.services),
+        pytest.param("embedded", marks=pytest.mark.embedded),
+    ]
+)
 def workers(request, tmp_path) -> Iterator[Workers]:
     with worker_group(request.param, tmp_path) as group:
         yield group
@@ -109,6 +114,7 @@ def test_upload_train_activate_recommend(workers, api, ml100k_slice):
     assert len(answer.json()["items"]) == 5 and answer.json()["version"] == version["label"]
 
 
+@pytest.mark.embedded  # on the production services, test_faults.py kills workers
 def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
     embedded_workers, ready_dataset, api
 ):
@@ -161,6 +167,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.services
 def test_gunicorn_with_production_settings_serves_the_api_and_static_files(
     ready_dataset, make_version, tmp_path, user
 ):
