@@ -35,6 +35,12 @@ class ApplicationError(Exception):
         self.extra = dict(extra or {})
 
 
+class PermissionDeniedError(ApplicationError):
+    """The user may see the object but not act on it (that needs the model's Django permission)."""
+
+    status_code = 403
+
+
 class NotFoundError(ApplicationError):
     status_code = 404
 
@@ -47,6 +53,12 @@ class ConflictError(ApplicationError):
 
 class PayloadTooLargeError(ApplicationError):
     status_code = 413
+
+
+class TooManyRequestsError(ApplicationError):
+    """A limit on how often or how much a user may ask was reached; the message says when to retry."""
+
+    status_code = 429
 
 
 class ServiceUnavailableError(ApplicationError):
