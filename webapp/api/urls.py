@@ -2,8 +2,8 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 
+from webapp.api.tokens import TokenCreateApi
 from webapp.datasets import apis as datasets
 from webapp.registry import apis as registry
 from webapp.training import apis as training
@@ -11,7 +11,7 @@ from webapp.training import apis as training
 app_name = "api"
 
 urlpatterns = [
-    path("auth/token", ObtainAuthToken.as_view(), name="token"),
+    path("auth/token", TokenCreateApi.as_view(), name="token"),
     path("datasets", datasets.DatasetListCreateApi.as_view(), name="datasets"),
     path("datasets/<int:dataset_id>", datasets.DatasetDetailApi.as_view(), name="dataset"),
     path("datasets/<int:dataset_id>/parse", datasets.DatasetParseApi.as_view(), name="dataset-parse"),

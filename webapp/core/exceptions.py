@@ -81,7 +81,10 @@ def _first_message(detail: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error body is ``{"message", "extra"}``."""
     if isinstance(exc, ApplicationError):
-        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        response = Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        if "retry_after_s" in exc.extra:
+            response["Retry-After"] = str(int(exc.extra["retry_after_s"]))
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, Http404):

@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp.core.exceptions import ApplicationError, NotFoundError
+from webapp.core.permissions import CHANGE
 from webapp.dashboard import presets
 from webapp.dashboard.decorators import not_found_as_404
 from webapp.dashboard.forms import TryForm
@@ -42,7 +43,12 @@ from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_get, dataset_list
 from webapp.datasets.services import dataset_create, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
-from webapp.registry.selectors import model_version_active, model_version_get, model_version_list
+from webapp.registry.selectors import (
+    dataset_versions_to_change,
+    model_version_active,
+    model_version_get,
+    model_version_list,
+)
 from webapp.registry.services import model_version_activate, model_version_rollback
 from webapp.registry.serving import serving_recommend
 from webapp.training.comparison import comparison_partner, job_comparison
@@ -313,13 +319,14 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
         upload = request.FILES.get("file")
         if upload is None:
             raise ApplicationError("choose a file to upload")
-        parent = request.POST.get("parent")
+        parent_id = request.POST.get("parent")
+        parent = dataset_get(user=request.user, dataset_id=parent_id, action=CHANGE) if parent_id else None
         created = dataset_create(
-            owner=request.user,
+            owner=parent.owner if parent else request.user,  # an increment stays its parent's owner's
             upload=upload,
             name=request.POST.get("name", ""),
             read_options=_json_field(request, "read_options"),
-            parent=dataset_get(user=request.user, dataset_id=parent) if parent else None,
+            parent=parent,
         )
         return reverse("dashboard:dataset", args=[created.pk])
 
@@ -330,7 +337,7 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
 @require_POST
 def dataset_parse(request: HttpRequest, dataset_id: int) -> HttpResponse:
     def run() -> None:
-        item = dataset_get(user=request.user, dataset_id=dataset_id)
+        item = dataset_get(user=request.user, dataset_id=dataset_id, action=CHANGE)
         dataset_parse_retry(dataset=item, read_options=_json_field(request, "read_options"))
 
     return _action(request, run, "parsing again", "dashboard:datasets")
@@ -340,7 +347,7 @@ def dataset_parse(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_POST
 def dataset_retrain(request: HttpRequest, dataset_id: int) -> HttpResponse:
     def run() -> str:
-        item = dataset_get(user=request.user, dataset_id=dataset_id)
+        item = dataset_get(user=request.user, dataset_id=dataset_id, action=CHANGE)
         created = training_job_retrain(owner=request.user, dataset=item)
         return reverse("dashboard:job", args=[created.pk])
 
@@ -351,7 +358,9 @@ def dataset_retrain(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_POST
 def dataset_rollback(request: HttpRequest, dataset_id: int) -> HttpResponse:
     def run() -> None:
-        model_version_rollback(dataset=dataset_get(user=request.user, dataset_id=dataset_id), by=request.user)
+        model_version_rollback(
+            dataset=dataset_versions_to_change(user=request.user, dataset_id=dataset_id), by=request.user
+        )
 
     return _action(request, run, "rolled back to the version that was active before", "dashboard:versions")
 
@@ -362,7 +371,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
     """Train from a preset, or from the JSON in the form when the preset is "custom" (or not sent)."""
 
     def run() -> str:
-        item = dataset_get(user=request.user, dataset_id=request.POST.get("dataset"))
+        item = dataset_get(user=request.user, dataset_id=request.POST.get("dataset"), action=CHANGE)
         preset = request.POST.get("preset") or presets.CUSTOM
         if preset == presets.CUSTOM:
             config = _json_field(request, "config") or {}
@@ -370,7 +379,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
             config = presets.preset_config(preset)
         else:
             raise ApplicationError(f"unknown preset {preset!r}")
-        created = training_job_create(owner=request.user, dataset=item, config=config)
+        created = training_job_create(owner=item.owner, dataset=item, config=config)
         return reverse("dashboard:job", args=[created.pk])
 
     return _action(request, run, "training job queued")
@@ -380,7 +389,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     def run() -> None:
-        training_job_cancel(job=training_job_get(user=request.user, job_id=job_id))
+        training_job_cancel(job=training_job_get(user=request.user, job_id=job_id, action=CHANGE))
 
     return _action(request, run, "cancel requested", "dashboard:jobs")
 
@@ -403,7 +412,7 @@ def version_confirm(request: HttpRequest, version_id: int) -> HttpResponse:
 def version_activate(request: HttpRequest, version_id: int) -> HttpResponse:
     def run() -> None:
         model_version_activate(
-            version=model_version_get(user=request.user, version_id=version_id),
+            version=model_version_get(user=request.user, version_id=version_id, action=CHANGE),
             override=request.POST.get("override") == "1",
             by=request.user,
         )
@@ -415,7 +424,7 @@ def version_activate(request: HttpRequest, version_id: int) -> HttpResponse:
 @require_POST
 def version_retrain(request: HttpRequest, version_id: int) -> HttpResponse:
     def run() -> str:
-        version = model_version_get(user=request.user, version_id=version_id)
+        version = model_version_get(user=request.user, version_id=version_id, action=CHANGE)
         created = training_job_retrain(owner=request.user, version=version)
         return reverse("dashboard:job", args=[created.pk])
 

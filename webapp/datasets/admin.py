@@ -16,7 +16,10 @@ class DatasetAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "error", "stats", "preview", "events_file", "parsed_at", "size_bytes")
     actions = ("retrain",)
 
-    @admin.action(description="Retrain with StackRec: stack the active version deeper, train on all the data")
+    @admin.action(
+        description="Retrain with StackRec: stack the active version deeper, train on all the data",
+        permissions=["change"],  # an action, not a read: a view-only account does not see it
+    )
     def retrain(self, request, queryset):
         run_for_each(
             self,

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from webapp.api.pagination import paginated_response
 from webapp.core.exceptions import PayloadTooLargeError
+from webapp.core.permissions import CHANGE
 from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_get, dataset_list
 from webapp.datasets.services import dataset_create, dataset_parse_retry
@@ -108,7 +109,7 @@ class DatasetParseApi(APIView):
     @extend_schema(request=DatasetParseInputSerializer, responses={202: DatasetOutputSerializer})
     def post(self, request: Request, dataset_id: int) -> Response:
         """Parse again (after a failure, or with another mapping); the stored upload is reused."""
-        dataset = dataset_get(user=request.user, dataset_id=dataset_id)
+        dataset = dataset_get(user=request.user, dataset_id=dataset_id, action=CHANGE)
         serializer = self.DatasetParseInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         dataset = dataset_parse_retry(
@@ -123,10 +124,10 @@ class DatasetIncrementApi(APIView):
     @extend_schema(request=DatasetUploadInputSerializer, responses={202: DatasetOutputSerializer})
     def post(self, request: Request, dataset_id: int) -> Response:
         """Upload new events to append to this dataset: a new dataset holding both, for retraining."""
-        parent = dataset_get(user=request.user, dataset_id=dataset_id)
+        parent = dataset_get(user=request.user, dataset_id=dataset_id, action=CHANGE)
         data = _upload_input(request)
         dataset = dataset_create(
-            owner=request.user,
+            owner=parent.owner,  # the increment continues the parent's data: it stays its owner's
             upload=data["file"],
             name=data.get("name", ""),
             read_options=data.get("read_options"),

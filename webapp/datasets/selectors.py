@@ -7,18 +7,25 @@ from typing import Any
 from django.db.models import QuerySet
 
 from webapp.core.exceptions import NotFoundError
+from webapp.core.permissions import CHANGE, VIEW, ensure_may_change, visible_to
 from webapp.datasets.models import Dataset
 
 
 def dataset_list(*, user: Any) -> QuerySet[Dataset]:
-    """The datasets ``user`` may see: their own, or every one for staff."""
-    queryset = Dataset.objects.select_related("owner", "parent")
-    return queryset if user.is_staff else queryset.filter(owner=user)
+    """The datasets ``user`` may see: their own, or all with ``datasets.view_dataset``."""
+    return visible_to(Dataset.objects.select_related("owner", "parent"), user=user)
 
 
-def dataset_get(*, user: Any, dataset_id: Any) -> Dataset:
-    """One visible dataset; another user's is "not found" (its existence is not revealed)."""
+def dataset_get(*, user: Any, dataset_id: Any, action: str = VIEW) -> Dataset:
+    """One dataset ``user`` may read, or act on (train, re-parse, append to) when ``action`` is CHANGE.
+
+    One they may not read is "not found" (its existence is not revealed); one they may read but not
+    change is refused with the permission that is missing.
+    """
     try:
-        return dataset_list(user=user).get(pk=int(dataset_id))
+        dataset = dataset_list(user=user).get(pk=int(dataset_id))
     except (Dataset.DoesNotExist, TypeError, ValueError):
         raise NotFoundError(f"dataset {dataset_id} not found", {"dataset": dataset_id}) from None
+    if action == CHANGE:
+        ensure_may_change(Dataset, user=user, owner_id=dataset.owner_id, label=f"dataset {dataset.pk}")
+    return dataset

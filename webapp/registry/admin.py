@@ -14,14 +14,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ("id", "dataset", "number", "model_name", "depth", "method", "is_active", "created_at")
     list_filter = ("is_active", "model_name", "method")
     list_select_related = ("dataset",)
-    readonly_fields = ("is_active", "activated_at", "promotion")
+    # A registered version never changes: its form only shows it; the actions activate it.
+    readonly_fields = tuple(
+        f.name for f in ModelVersion._meta.get_fields() if f.concrete and not f.auto_created
+    )
     actions = ("activate", "activate_override", "retrain")
 
-    @admin.action(description="Activate the selected version (rollback: activate an older one)")
+    @admin.action(
+        description="Activate the selected version (rollback: activate an older one)", permissions=["change"]
+    )
     def activate(self, request, queryset):
         self._activate(request, queryset, override=False)
 
-    @admin.action(description="Activate the selected version although the promotion gate held it")
+    @admin.action(
+        description="Activate the selected version although the promotion gate held it",
+        permissions=["change"],
+    )
     def activate_override(self, request, queryset):
         self._activate(request, queryset, override=True)
 
@@ -38,7 +46,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         self.message_user(request, f"{version.label} is now active")
 
-    @admin.action(description="Retrain with StackRec: stack the version deeper, train on all the data")
+    @admin.action(
+        description="Retrain with StackRec: stack the version deeper, train on all the data",
+        permissions=["change"],
+    )
     def retrain(self, request, queryset):
         run_for_each(
             self,

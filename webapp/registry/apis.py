@@ -10,10 +10,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.pagination import int_query_param, paginated_response
+from webapp.api.throttling import RecommendRateThrottle
 from webapp.core.exceptions import ApplicationError
-from webapp.datasets.selectors import dataset_get
+from webapp.core.permissions import CHANGE
 from webapp.registry.models import ModelVersion
-from webapp.registry.selectors import model_version_active, model_version_get, model_version_list
+from webapp.registry.selectors import (
+    dataset_versions_to_change,
+    model_version_active,
+    model_version_get,
+    model_version_list,
+)
 from webapp.registry.services import model_version_activate, model_version_rollback
 from webapp.registry.serving import serving_recommend
 
@@ -77,7 +83,7 @@ class ModelVersionActivateApi(APIView):
         serializer = self.ModelVersionActivateInputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         version = model_version_activate(
-            version=model_version_get(user=request.user, version_id=version_id),
+            version=model_version_get(user=request.user, version_id=version_id, action=CHANGE),
             override=serializer.validated_data["override"],
             by=request.user,
         )
@@ -89,7 +95,7 @@ class DatasetRollbackApi(APIView):
     def post(self, request: Request, dataset_id: int) -> Response:
         """Activate the version that was active before the current one."""
         version = model_version_rollback(
-            dataset=dataset_get(user=request.user, dataset_id=dataset_id), by=request.user
+            dataset=dataset_versions_to_change(user=request.user, dataset_id=dataset_id), by=request.user
         )
         return Response(ModelVersionOutputSerializer(version).data)
 
@@ -101,6 +107,7 @@ class RecommendApi(APIView):
     """Top-k next items for a history, from the dataset's active version (ONNX Runtime)."""
 
     parser_classes = (JSONParser,)
+    throttle_classes = (RecommendRateThrottle,)
 
     @extend_schema(
         request=inline_serializer(

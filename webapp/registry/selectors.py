@@ -6,42 +6,69 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from webapp.core.exceptions import NotFoundError, ServiceUnavailableError
+from webapp.core.exceptions import NotFoundError, PermissionDeniedError, ServiceUnavailableError
+from webapp.core.permissions import CHANGE, VIEW, ensure_may_change, permission_name, visible_to
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
 
 
 def model_version_list(*, user: Any, dataset_id: Any = None) -> QuerySet[ModelVersion]:
-    """Versions ``user`` may see (their own, all for staff), optionally of one dataset."""
-    queryset = ModelVersion.objects.select_related("dataset", "job")
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    """Versions ``user`` may see, optionally of one dataset: those of their own datasets, or all with
+    ``registry.view_modelversion`` (a version belongs to its dataset's owner, whoever trained it)."""
+    queryset = visible_to(
+        ModelVersion.objects.select_related("dataset", "job"), user=user, owner="dataset__owner"
+    )
     if dataset_id is not None:
         queryset = queryset.filter(dataset_id=dataset_id)
     return queryset
 
 
-def model_version_get(*, user: Any, version_id: Any) -> ModelVersion:
+def model_version_get(*, user: Any, version_id: Any, action: str = VIEW) -> ModelVersion:
+    """One version ``user`` may read, or act on (activate, retrain from) when ``action`` is CHANGE."""
     try:
-        return model_version_list(user=user).get(pk=int(version_id))
+        version = model_version_list(user=user).get(pk=int(version_id))
     except (ModelVersion.DoesNotExist, TypeError, ValueError):
         raise NotFoundError(f"model version {version_id} not found", {"version": version_id}) from None
+    if action == CHANGE:
+        ensure_may_change(
+            ModelVersion, user=user, owner_id=version.dataset.owner_id, label=f"model version {version.pk}"
+        )
+    return version
 
 
 def model_version_active(*, user: Any, dataset_id: int) -> ModelVersion:
-    """The active version of a dataset ``user`` may use; 404 for an unknown dataset, 503 for none active."""
-    queryset = ModelVersion.objects.filter(dataset_id=dataset_id, is_active=True)
-    if not user.is_staff:
-        queryset = queryset.filter(dataset__owner=user)
+    """The active version of a dataset ``user`` may query (a read of its versions); 404 for a dataset
+    they may not see, 503 for none active."""
+    queryset = visible_to(
+        ModelVersion.objects.filter(dataset_id=dataset_id, is_active=True), user=user, owner="dataset__owner"
+    )
     version = queryset.only("id", "dataset_id", "number", "artifact_dir").first()
     if version is not None:
         return version
-    datasets = Dataset.objects.filter(pk=dataset_id)
-    if not user.is_staff:
-        datasets = datasets.filter(owner=user)
+    datasets = visible_to(Dataset.objects.filter(pk=dataset_id), user=user)
+    if datasets.exists() and ModelVersion.objects.filter(dataset_id=dataset_id, is_active=True).exists():
+        permission = permission_name(ModelVersion, VIEW)
+        raise PermissionDeniedError(
+            f"you may view dataset {dataset_id} but not query its model versions: that needs the "
+            f"{permission!r} permission",
+            {"permission": permission},
+        )
     if not datasets.exists():
         raise NotFoundError(f"dataset {dataset_id} not found", {"dataset": dataset_id})
     raise ServiceUnavailableError(
         f"dataset {dataset_id} has no active model version: train one, or activate a version",
         {"dataset": dataset_id},
     )
+
+
+def dataset_versions_to_change(*, user: Any, dataset_id: Any) -> Dataset:
+    """A dataset whose serving version ``user`` may switch (a rollback activates a version, so it needs
+    what activating needs: owning the dataset, or ``registry.change_modelversion``)."""
+    try:
+        dataset = visible_to(Dataset.objects.all(), user=user).get(pk=int(dataset_id))
+    except (Dataset.DoesNotExist, TypeError, ValueError):
+        raise NotFoundError(f"dataset {dataset_id} not found", {"dataset": dataset_id}) from None
+    ensure_may_change(
+        ModelVersion, user=user, owner_id=dataset.owner_id, label=f"the versions of dataset {dataset.pk}"
+    )
+    return dataset

@@ -36,11 +36,16 @@ class TrainingJobAdmin(admin.ModelAdmin):
     )
     actions = ("cancel", "resume")
 
-    @admin.action(description="Cancel the selected jobs (running ones stop after their current step)")
+    @admin.action(
+        description="Cancel the selected jobs (running ones stop after their current step)",
+        permissions=["change"],
+    )
     def cancel(self, request, queryset):
         run_for_each(self, request, queryset, lambda job: training_job_cancel(job=job), "cancelled")
 
-    @admin.action(description="Resume the selected failed jobs after their last finished stage")
+    @admin.action(
+        description="Resume the selected failed jobs after their last finished stage", permissions=["change"]
+    )
     def resume(self, request, queryset):
         run_for_each(self, request, queryset, lambda job: training_job_resume(job=job), "requeued")
 

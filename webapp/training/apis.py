@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from webapp.api.pagination import int_query_param, paginated_response
 from webapp.core.exceptions import ApplicationError
+from webapp.core.permissions import CHANGE
 from webapp.datasets.selectors import dataset_get
 from webapp.registry.selectors import model_version_get
 from webapp.training import configs
@@ -86,8 +87,8 @@ class TrainingJobListCreateApi(APIView):
         serializer = self.TrainingJobCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        dataset = dataset_get(user=request.user, dataset_id=data["dataset"])
-        job = training_job_create(owner=request.user, dataset=dataset, config=data.get("config"))
+        dataset = dataset_get(user=request.user, dataset_id=data["dataset"], action=CHANGE)
+        job = training_job_create(owner=dataset.owner, dataset=dataset, config=data.get("config"))
         return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -101,7 +102,7 @@ class TrainingJobCancelApi(APIView):
     @extend_schema(request=None, responses={202: TrainingJobOutputSerializer})
     def post(self, request: Request, job_id: int) -> Response:
         """A queued job ends CANCELLED at once; a running one stops after its current step."""
-        job = training_job_cancel(job=training_job_get(user=request.user, job_id=job_id))
+        job = training_job_cancel(job=training_job_get(user=request.user, job_id=job_id, action=CHANGE))
         return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -109,7 +110,7 @@ class TrainingJobResumeApi(APIView):
     @extend_schema(request=None, responses={202: TrainingJobOutputSerializer})
     def post(self, request: Request, job_id: int) -> Response:
         """Requeue a failed job or one whose worker died; it continues after its last finished stage."""
-        job = training_job_resume(job=training_job_get(user=request.user, job_id=job_id))
+        job = training_job_resume(job=training_job_get(user=request.user, job_id=job_id, action=CHANGE))
         return Response(TrainingJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -145,8 +146,12 @@ class TrainingJobRetrainApi(APIView):
             raise ApplicationError("give either dataset or version", {"fields": ["dataset", "version"]})
         job = training_job_retrain(
             owner=request.user,
-            dataset=dataset_get(user=request.user, dataset_id=data["dataset"]) if "dataset" in data else None,
-            version=model_version_get(user=request.user, version_id=data["version"])
+            dataset=(
+                dataset_get(user=request.user, dataset_id=data["dataset"], action=CHANGE)
+                if "dataset" in data
+                else None
+            ),
+            version=model_version_get(user=request.user, version_id=data["version"], action=CHANGE)
             if "version" in data
             else None,
             final_blocks=data.get("final_blocks"),

@@ -7,24 +7,30 @@ from typing import Any
 from django.db.models import QuerySet
 
 from webapp.core.exceptions import NotFoundError
+from webapp.core.permissions import CHANGE, VIEW, ensure_may_change, visible_to
 from webapp.training.models import TrainingJob, TrainingPoint
 
 
 def training_job_list(*, user: Any, dataset_id: Any = None) -> QuerySet[TrainingJob]:
-    """Jobs ``user`` may see (their own, all for staff), optionally of one dataset."""
-    queryset = TrainingJob.objects.select_related("dataset", "owner", "version")
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    """Jobs ``user`` may see, optionally of one dataset: those on their own datasets, or all with
+    ``training.view_trainingjob`` (a job belongs to its dataset's owner, whoever queued it)."""
+    queryset = visible_to(
+        TrainingJob.objects.select_related("dataset", "owner", "version"), user=user, owner="dataset__owner"
+    )
     if dataset_id is not None:
         queryset = queryset.filter(dataset_id=dataset_id)
     return queryset
 
 
-def training_job_get(*, user: Any, job_id: Any) -> TrainingJob:
+def training_job_get(*, user: Any, job_id: Any, action: str = VIEW) -> TrainingJob:
+    """One job ``user`` may read, or act on (cancel, resume) when ``action`` is CHANGE."""
     try:
-        return training_job_list(user=user).get(pk=int(job_id))
+        job = training_job_list(user=user).get(pk=int(job_id))
     except (TrainingJob.DoesNotExist, TypeError, ValueError):
         raise NotFoundError(f"training job {job_id} not found", {"job": job_id}) from None
+    if action == CHANGE:
+        ensure_may_change(TrainingJob, user=user, owner_id=job.dataset.owner_id, label=f"job {job.pk}")
+    return job
 
 
 def training_points_list(*, job: TrainingJob, after: int = 0, limit: int = 5000) -> list[TrainingPoint]:

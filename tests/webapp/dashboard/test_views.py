@@ -177,8 +177,13 @@ def test_other_users_objects_cannot_be_changed(client, other_user, ready_dataset
     assert not version.is_active and job.status == TrainingJob.Status.RUNNING
 
 
-def test_staff_see_every_users_pages(client, staff_user, ready_dataset, make_job):
+def test_staff_with_view_permissions_see_every_users_pages(client, staff_user, ready_dataset, make_job):
+    from django.contrib.auth.models import Permission
+
     job = make_job(ready_dataset)
+    staff_user.user_permissions.set(
+        Permission.objects.filter(codename__in=("view_dataset", "view_trainingjob", "view_modelversion"))
+    )
     client.login(username="carol", password="carol-password")
     assert client.get(f"/datasets/{ready_dataset.pk}/").status_code == 200
     assert client.get(f"/jobs/{job.pk}/").status_code == 200

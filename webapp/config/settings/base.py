@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "webapp.core",
     "webapp.datasets",
     "webapp.training",
@@ -65,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into the 429 page (core.login_throttle)
 ]
 ROOT_URLCONF = "webapp.config.urls"
 WSGI_APPLICATION = "webapp.config.wsgi.application"
@@ -104,6 +107,33 @@ USE_I18N = False
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+
+# -- authentication -----------------------------------------------------------------------------
+
+# django-axes counts failed logins (dashboard, admin, token endpoint) and refuses further attempts
+# once an account OR a client address reaches the limit, until the cool-off has passed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("DJANGO_LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per account, per address
+AXES_RESET_ON_SUCCESS = True  # a right password clears that account's failures
+AXES_LOCKOUT_CALLABLE = "webapp.core.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "webapp.core.login_throttle.client_address"
+# How many reverse proxies in front of gunicorn append to X-Forwarded-For (0: use the peer address).
+STUDIO_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("DJANGO_PASSWORD_MIN_LENGTH", default=10)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 
 # -- files ------------------------------------------------------------------------------------
 
@@ -157,6 +187,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["webapp.api.throttling.UserRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "webapp.core.exceptions.api_exception_handler",
@@ -165,6 +196,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+}
+# Requests per user (per address for the token endpoint); "off" switches a limit off. See api.throttling.
+STUDIO_API_RATES = {
+    "user": env.str("DJANGO_API_RATE_USER", default="600/minute"),
+    "recommend": env.str("DJANGO_API_RATE_RECOMMEND", default="6000/minute"),
+    "anon": env.str("DJANGO_API_RATE_ANON", default="30/minute"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "StackRec Studio API",
@@ -216,6 +253,18 @@ CELERY_BROKER_URL = choose_broker(
     env.str("CELERY_BROKER_URL", default=None) or env.str("REDIS_URL", default=None),
     Path(env.str("CELERY_EMBEDDED_BROKER_PATH", default=str(VAR_DIR / "celery-broker.sqlite3"))),
 )
+# The API's rate limits count requests in the cache: Redis when the broker is Redis (shared by every
+# web process on every host), otherwise a folder (shared by the processes of this machine).
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
+        if CELERY_BROKER_URL.startswith("redis")
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    )
+}
 # Progress and results live in the database (TrainingJob, Dataset), never in Celery results.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

@@ -25,3 +25,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # integration tests do, and start real workers): never into the local embedded broker's file.
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# One cache per test process; the throttling tests lower the API rates and switch django-axes on
+# (Django's test client logs in without a request, which axes refuses).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+AXES_ENABLED = False
+STUDIO_API_RATES = {"user": "", "recommend": "", "anon": ""}
