@@ -200,7 +200,9 @@ REST_FRAMEWORK = {
 # Requests per user (per address for the token endpoint); "off" switches a limit off. See api.throttling.
 STUDIO_API_RATES = {
     "user": env.str("DJANGO_API_RATE_USER", default="600/minute"),
-    "recommend": env.str("DJANGO_API_RATE_RECOMMEND", default="6000/minute"),
+    # Off by default: applications call it per page view within a few ms, and every throttled call
+    # costs a cache read and write; set a rate to cap one token (a proxy can cap addresses too).
+    "recommend": env.str("DJANGO_API_RATE_RECOMMEND", default="off"),
     "anon": env.str("DJANGO_API_RATE_ANON", default="30/minute"),
 }
 SPECTACULAR_SETTINGS = {
