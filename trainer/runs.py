@@ -56,11 +56,18 @@ class DataSpec(ConfigMixin):
 
 
 def load_data(spec: DataSpec) -> tuple[SequenceDataset, SequenceDataset | None]:
-    """The dataset(s) ``spec`` names: the log, and for the sessions split its test file."""
+    """The dataset(s) ``spec`` names: the log, and for the sessions split its test file.
+
+    A log too small for the split is refused here (:func:`check_trainable`), before any training.
+    """
     options = spec.read_options
     if spec.split == "sessions":
-        return load_session_pair(resolve_dataset(spec.path), resolve_dataset(spec.test_path), options)
-    return load_dataset(resolve_dataset(spec.path), options), None
+        train, test = load_session_pair(resolve_dataset(spec.path), resolve_dataset(spec.test_path), options)
+        check_trainable(train, split=spec.split)
+        return train, test
+    dataset = load_dataset(resolve_dataset(spec.path), options)
+    check_trainable(dataset, split=spec.split)
+    return dataset, None
 
 
 def split_data(spec: DataSpec, dataset: SequenceDataset, test: SequenceDataset | None = None) -> Split:
@@ -107,6 +114,60 @@ def check_learnable(split: Split) -> None:
                 f"all {len(train):,} training histories are identical: there is no behaviour to learn "
                 "(is the user or session column right?)"
             )
+
+
+# What leave-one-out (the default split) needs, derived from trainer.data.splits.leave_one_out: it
+# holds out the last two events of every sequence of at least 3, and trains on the rest, so it needs
+# one sequence of ≥ 3 events to evaluate, and a training pair (two events left to train on): a
+# sequence of exactly 2 (trained on whole) or of ≥ 4. Every split needs 2 items (check_learnable).
+MIN_ITEMS = 2
+MIN_EVALUATED_LENGTH = 3  # leave-one-out evaluates sequences of at least this many events
+
+
+def check_trainable(dataset: SequenceDataset, split: str = "leave_one_out") -> None:
+    """Refuse, when the log is read, one too small to train and evaluate on, saying what is missing.
+
+    The same conditions would otherwise fail later, at a job's first step, with a message about
+    windows or splits; or, worse, train a model that scores perfectly on nothing (one item, every
+    sequence the same: the conditions of :func:`check_learnable`). The web app runs this when an
+    upload is parsed, the CLI before training. ``split`` is the split that will be used: the
+    leave-one-out conditions are its own (the time and session splits check theirs when they cut).
+    """
+    lengths = dataset.sequences.lengths()
+    items, sequences, events = len(dataset.vocab.raw_ids), len(lengths), int(lengths.sum())
+    needs = []
+    if items < MIN_ITEMS:
+        needs.append(f"{MIN_ITEMS} distinct items (with one there is nothing to rank)")
+    if split == "leave_one_out":
+        if not (lengths >= MIN_EVALUATED_LENGTH).any():
+            needs.append(
+                f"one sequence of {MIN_EVALUATED_LENGTH} or more events (its last two are the validation "
+                "and test targets)"
+            )
+        elif not ((lengths == 2) | (lengths >= MIN_EVALUATED_LENGTH + 1)).any():
+            needs.append(
+                "one sequence of 2, or of 4 or more events, to train on (every sequence has 3: "
+                "after its two held-out targets, one event is no training pair)"
+            )
+    if needs:
+        counts = ", ".join(
+            _count(n, word) for n, word in ((items, "item"), (sequences, "sequence"), (events, "event"))
+        )
+        raise DataError(
+            f"{dataset.source}: too small to train and evaluate ({counts}): training and evaluation need "
+            f"at least {' and '.join(needs)}"
+        )
+    if sequences > 1 and np.all(lengths == lengths[0]):
+        rows = dataset.sequences.items.reshape(sequences, int(lengths[0]))
+        if np.all(rows == rows[0]):
+            raise DataError(
+                f"{dataset.source}: all {sequences:,} sequences are identical: there is no behaviour to "
+                "learn (is the user or session column right?)"
+            )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def prepare_split(spec: DataSpec) -> Split:

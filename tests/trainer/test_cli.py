@@ -62,11 +62,48 @@ def test_bad_input_exits_2_with_the_reason(tmp_path, capsys):
     one_item = tmp_path / "one-item.csv"
     one_item.write_text("user,item\n" + "".join(f"u{u},i0\n" for u in range(30) for _ in range(5)))
     assert main(["train", "--data", str(one_item)]) == 2
-    assert "the log has 1 distinct item: there is nothing to rank" in capsys.readouterr().err
+    assert "1 item, 30 sequences, 150 events): training and evaluation need at least 2 distinct items" in (
+        capsys.readouterr().err
+    )
     same = tmp_path / "identical.csv"
     same.write_text("user,item\n" + "".join(f"u{u},i{i}\n" for u in range(30) for i in range(6)))
     assert main(["train", "--data", str(same)]) == 2
-    assert "all 30 training histories are identical" in capsys.readouterr().err
+    assert "all 30 sequences are identical" in capsys.readouterr().err
+
+
+def test_python_m_trainer_refuses_a_document_fast_with_a_short_message(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<!doctype html><html><body>u1,i1</body></html>")
+    done = subprocess.run(
+        [sys.executable, "-m", "trainer", "train", "--data", str(page)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: page.html: this looks like an HTML page, not an interaction log; upload a CSV/TSV, .inter, "
+        "one-sequence-per-line text or Parquet file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"user,item,timestamp\nu1,a,-5\nu1,b,1600000000\nu1,c,1600000001\n", "implausible (before 1970"),
+        (b"user,item\nu1,a\nu1,b\nu2,b\nu2,c\n", "too small to train and evaluate"),
+        (b"user,item\nu1," + b"x" * 100_000 + b"\nu1,b\n", "100,000 characters long"),
+    ],
+    ids=["timestamps", "too-small", "long-field"],
+)
+def test_bad_logs_are_refused_before_training_in_one_short_line(tmp_path, capsys, content, words):
+    path = tmp_path / "log.csv"
+    path.write_bytes(content)
+    assert main(["train", "--data", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: log.csv") and words in error, error
+    assert len(error) < 520 and "\n" not in error and str(tmp_path) not in error
 
 
 def test_train_grows_automatically_by_default_and_says_what_it_kept(lastfm_slice, tmp_path, capsys):

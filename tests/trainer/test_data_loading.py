@@ -257,6 +257,7 @@ def test_stats_are_plain_json_types(tmp_path):
         "length": {"min": 1, "median": 1.5, "mean": 1.5, "max": 2},
         "length_histogram": [{"lo": 1, "hi": 1, "count": 1}, {"lo": 2, "hi": 4, "count": 1}],
         "time_range": {"min": 1600000000.0, "max": 1600000005.0},
+        "reading": {"encoding": "utf-8", "time_unit": "seconds", "dropped_bad_timestamps": 0},
     }
 
 
@@ -296,10 +297,10 @@ def test_binary_garbage_is_refused_before_parsing(tmp_path):
     nul.write_bytes(b"user,item\n1,2\n\x00\x01\x02\xff")
     msg = error_of(nul)
     assert "model.bin, line 3" in msg and "binary" in msg
-    latin = tmp_path / "latin1.csv"
-    latin.write_bytes("user,item\n1,caf\xe9\n".encode("latin-1"))
-    msg = error_of(latin)
-    assert "latin1.csv, line 2" in msg and "UTF-8" in msg
+    control = tmp_path / "control.csv"
+    control.write_bytes(b"user,item\n1,caf\xe9\x01\n")  # neither UTF-8 nor Latin-1 text
+    msg = error_of(control)
+    assert "control.csv, line 2" in msg and "UTF-8, UTF-16 or Latin-1" in msg
 
 
 def test_ragged_rows_name_the_line(tmp_path):

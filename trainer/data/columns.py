@@ -1,4 +1,4 @@
-"""Which column is the user, the item and the time, and how to turn a time column into seconds.
+"""Which column is the user, the item and the time (turning times into seconds: :mod:`.timestamps`).
 
 Logs come with every naming convention (``user_id``, ``SessionId``, ``visitorid``, RecBole's
 ``user_id:token``) and sometimes with none (no header). Detection is deliberately narrow: a known
@@ -13,9 +13,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
+from trainer.data.messages import MAX_EXAMPLES, examples, quote
 from trainer.data.options import ColumnRef, ReadOptions
 from trainer.data.types import DataError
 
@@ -29,7 +29,6 @@ TIME_ALIASES = ("timestamp", "time", "ts", "datetime", "date", "eventtime", "uni
 # Unix seconds from 1973 to 5138: wide enough for any real log, narrow enough that ratings, counts
 # and small ids are never mistaken for a time column.
 _UNIX_SECONDS = (1e8, 1e11)
-_DATE_ROUNDS = 3  # how many distinct date formats one column may mix (e.g. dates and datetimes)
 _TYPED_NAME = re.compile(r"^[^:\s]+:[a-z_]+$")
 
 
@@ -58,11 +57,15 @@ class ColumnChoice:
 
 
 def describe_columns(names: list[str], named: bool, first_row: list[str] | None) -> str:
-    """The column listing used in every "which column?" error."""
+    """The column listing used in every "which column?" error: the first few, each shortened.
+
+    A document that is no log can have thousands of "columns" (a JSON export read as one header);
+    listing them all once made a message of 9,000 characters.
+    """
     if named:
-        return "columns found: " + ", ".join(repr(n) for n in names)
-    examples = first_row or [""] * len(names)
-    shown = ", ".join(f"#{i} (e.g. {v!r})" for i, v in enumerate(examples))
+        return f"columns found: {examples((quote(n) for n in names), len(names))}"
+    values = first_row or [""] * len(names)
+    shown = examples((f"#{i} (e.g. {quote(v)})" for i, v in enumerate(values)), len(values), MAX_EXAMPLES)
     return f"columns found (no header, 0-based positions): {shown}"
 
 
@@ -93,7 +96,7 @@ def resolve_columns(
             return ref
         if not named:
             raise DataError(
-                f"{source}: {field}={ref!r} names a column, but the file has no header; give a 0-based "
+                f"{source}: {field}={quote(ref)} names a column, but the file has no header; give a 0-based "
                 f"position instead, or set has_header=True if the first line is a header; {listing}"
             )
         if ref in names:
@@ -101,7 +104,7 @@ def resolve_columns(
         keys = [normalise_name(n) for n in names]
         if normalise_name(ref) in keys:
             return keys.index(normalise_name(ref))
-        raise DataError(f"{source}: missing column {ref!r} (set by {field}); {listing}")
+        raise DataError(f"{source}: missing column {quote(ref)} (set by {field}); {listing}")
 
     def by_alias(aliases: tuple[str, ...]) -> int | None:
         keys = [normalise_name(n) for n in names]
@@ -176,62 +179,3 @@ def values_look_like_time(values: pl.Series) -> bool:
     except pl.exceptions.PolarsError:
         return False
     return parsed.null_count() == 0
-
-
-def parse_timestamps(values: pl.Series, lines: pl.Series, source: str, column: str, where: str) -> pl.Series:
-    """Text, numeric or temporal column → float64 unix seconds; the first bad value is an error.
-
-    The first value decides the kind: numeric columns must be numeric throughout (a stray word is
-    reported with its line); otherwise values are parsed as ISO dates/datetimes, allowing a few
-    formats in one column (e.g. ``2020-01-01`` beside ``2020-01-01T10:00:00Z``). Naive datetimes are
-    taken as UTC.
-    """
-    dtype = values.dtype
-    if dtype.is_numeric():
-        seconds = values.cast(pl.Float64)
-    elif dtype == pl.Datetime:
-        return (values.dt.epoch("us").cast(pl.Float64) / 1e6).alias("ts")
-    elif dtype == pl.Date:
-        return (values.dt.epoch("s").cast(pl.Float64)).alias("ts")
-    elif dtype == pl.String:
-        values = values.str.strip_chars()
-        numbers = values.cast(pl.Float64, strict=False)
-        if numbers[0] is not None:
-            seconds = numbers
-        else:
-            return _parse_dates(values, lines, source, column, where)
-    else:
-        raise DataError(f"{source}: time column {column!r} has type {dtype}, expected numbers or dates")
-    bad = (seconds.is_null() | seconds.is_nan() | seconds.is_infinite()).arg_true()
-    if len(bad):
-        i = int(bad[0])
-        raise DataError(
-            f"{source}, {where} {lines[i]}: timestamp {values[i]!r} in column {column!r} is not a number "
-            f"(the column's first value {values[0]!r} is numeric, so all values must be)"
-        )
-    return seconds.alias("ts")
-
-
-def _parse_dates(values: pl.Series, lines: pl.Series, source: str, column: str, where: str) -> pl.Series:
-    seconds = np.full(len(values), np.nan)
-    todo = np.arange(len(values))
-    for _ in range(_DATE_ROUNDS):
-        subset = values.gather(todo)
-        try:  # the format is inferred from the subset's first value
-            parsed = subset.str.to_datetime(strict=False, time_unit="us")
-        except pl.exceptions.PolarsError:
-            break
-        ok = parsed.is_not_null().to_numpy()
-        if not ok.any():
-            break
-        seconds[todo[ok]] = parsed.dt.epoch("us").to_numpy()[ok] / 1e6
-        todo = todo[~ok]
-        if not len(todo):
-            break
-    if len(todo):
-        i = int(todo[0])
-        raise DataError(
-            f"{source}, {where} {lines[i]}: timestamp {values[i]!r} in column {column!r} is neither a "
-            "number (unix seconds) nor an ISO date/datetime such as 2020-01-31 or 2020-01-31T12:00:00"
-        )
-    return pl.Series("ts", seconds)

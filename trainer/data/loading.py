@@ -22,31 +22,41 @@ import numpy as np
 import polars as pl
 
 from trainer.data.options import ReadOptions
-from trainer.data.readers import read_events
-from trainer.data.types import DataError, SequenceDataset, Sequences, Vocabulary
+from trainer.data.readers import polars_reason, read_events
+from trainer.data.types import DataError, ReadReport, SequenceDataset, Sequences, Vocabulary
 
 log = logging.getLogger(__name__)
 
 
-def load_dataset(path: str | Path, options: ReadOptions | None = None) -> SequenceDataset:
+def load_dataset(
+    path: str | Path, options: ReadOptions | None = None, *, name: str | None = None
+) -> SequenceDataset:
     """Read an interaction log (CSV/TSV, RecBole ``.inter``, one sequence per line, or Parquet).
 
-    Raises :class:`DataError` naming the file, the line where it can, and the problem; never an
-    empty dataset: at least one sequence with two events (something to learn from) must remain.
+    Raises :class:`DataError` naming the file (``name``, default the file's name: never its folder),
+    the line where it can, and the problem; never an empty dataset: at least one sequence with two
+    events (something to learn from) must remain. Whether that is enough to train and evaluate on
+    is :func:`trainer.runs.check_trainable`'s question.
     """
     path = Path(path)
+    name = name or path.name
     options = options or ReadOptions()
     try:
-        events = read_events(path, options)
-        return build_dataset(events, str(path), options)
+        events = read_events(path, options, name)
+        return build_dataset(events.frame, name, options, events.report)
     except pl.exceptions.PolarsError as exc:  # a parser corner the readers did not anticipate
-        raise DataError(f"{path}: cannot be read: {str(exc).strip().splitlines()[0]}") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise DataError(f"{name}: cannot be read: {polars_reason(exc)}") from None
+    except OSError as exc:  # never str(exc): it holds the full path
+        raise DataError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})") from None
 
 
-def build_dataset(events: pl.DataFrame, source: str, options: ReadOptions) -> SequenceDataset:
-    """Events in file order (columns seq, item, optional ts) → an ordered, filtered, indexed dataset."""
+def build_dataset(
+    events: pl.DataFrame, source: str, options: ReadOptions, read_report: ReadReport | None = None
+) -> SequenceDataset:
+    """Events in file order (columns seq, item, optional ts) → an ordered, filtered, indexed dataset.
+
+    ``source`` names the log in messages; ``read_report`` (what reading decided) stays on the dataset.
+    """
     seq_ids, seq = _codes(events["seq"])
     item_ids, item = _codes(events["item"])
     row = np.arange(len(seq), dtype=np.int64)
@@ -95,6 +105,7 @@ def build_dataset(events: pl.DataFrame, source: str, options: ReadOptions) -> Se
         sequence_ids=tuple(seq_ids.gather(present).to_list()),
         timestamps=ts,
         source=source,
+        report=read_report or ReadReport(),
     )
     log.info(
         "%s: %d sequences, %d items, %d events%s",
@@ -193,6 +204,7 @@ def reindex_dataset(dataset: SequenceDataset, vocab: Vocabulary) -> SequenceData
         sequence_ids=tuple(dataset.sequence_ids[i] for i in present),
         timestamps=dataset.timestamps[known] if dataset.timestamps is not None else None,
         source=dataset.source,
+        report=dataset.report,
     )
 
 
@@ -210,5 +222,7 @@ def load_session_pair(
     test_options = dataclasses.replace(options, min_item_count=0, min_sequence_length=0, k_core=0)
     test = reindex_dataset(load_dataset(test_path, test_options), train.vocab)
     if not len(test.sequences):
-        raise DataError(f"{test_path}: none of its items occur in the training file {train_path}")
+        raise DataError(
+            f"{Path(test_path).name}: none of its items occur in the training file {Path(train_path).name}"
+        )
     return train, test

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from trainer.configs import ConfigError, ConfigMixin
 
 FORMATS = ("auto", "delimited", "inter", "lines", "parquet")
+BAD_TIMESTAMPS = ("error", "drop")  # what to do with events whose time is unreadable or implausible
+MAX_COLUMN_NAME_CHARS = 256  # a column name longer than any id (see readers.MAX_ID_CHARS) is a mistake
 
 ColumnRef = str | int | None
 
@@ -27,6 +29,11 @@ def _check_column(name: str, value: object) -> None:
         raise ConfigError(f"ReadOptions.{name} is a 0-based column position and cannot be negative ({value})")
     if isinstance(value, str) and not value.strip():
         raise ConfigError(f"ReadOptions.{name} is an empty column name; use None to detect the column")
+    if isinstance(value, str) and len(value) > MAX_COLUMN_NAME_CHARS:
+        raise ConfigError(
+            f"ReadOptions.{name} is a column name of {len(value):,} characters; "
+            f"the limit is {MAX_COLUMN_NAME_CHARS}"
+        )
 
 
 def _check_count(name: str, value: object) -> None:
@@ -54,6 +61,9 @@ class ReadOptions(ConfigMixin):
     min_item_count: int = 0  # drop items with fewer events than this
     min_sequence_length: int = 0  # drop sequences with fewer events than this
     k_core: int = 0  # repeat item and sequence filtering until both have at least k events
+    # Events whose time is unreadable, before 1970, after 2100 or in another unit than the column's:
+    # "error" refuses the log naming a few of them, "drop" drops them and counts them in the report.
+    bad_timestamps: str = "error"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -80,6 +90,11 @@ class ReadOptions(ConfigMixin):
             )
         for name in ("min_item_count", "min_sequence_length", "k_core"):
             _check_count(name, getattr(self, name))
+        if self.bad_timestamps not in BAD_TIMESTAMPS:
+            raise ConfigError(
+                f"ReadOptions.bad_timestamps must be one of {', '.join(BAD_TIMESTAMPS)}, "
+                f"got {self.bad_timestamps!r}"
+            )
         refs = [v for v in (self.user_col, self.item_col, self.time_col) if v is not None]
         if len(refs) != len(set(refs)):
             raise ConfigError(

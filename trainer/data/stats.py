@@ -10,7 +10,7 @@ from trainer.data.types import SequenceDataset
 
 
 def dataset_stats(dataset: SequenceDataset) -> dict[str, Any]:
-    """Counts, sequence-length summary and histogram, and time range, as plain JSON types.
+    """Counts, sequence-length summary and histogram, time range and how the file was read, as JSON types.
 
     Histogram bins follow a 1-2-5 series (1, 2–4, 5–9, 10–19, 20–49, …; ``hi`` inclusive) because
     sequence lengths are long-tailed: equal-width bins would put almost everything in the first.
@@ -29,6 +29,7 @@ def dataset_stats(dataset: SequenceDataset) -> dict[str, Any]:
         },
         "length_histogram": length_histogram(lengths),
         "time_range": None if ts is None or not len(ts) else {"min": float(ts.min()), "max": float(ts.max())},
+        "reading": dataset.report.to_dict(),  # encoding, time unit, events dropped for bad times
     }
 
 

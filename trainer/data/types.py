@@ -11,9 +11,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainer.data.messages import bound_message
+
 
 class DataError(ValueError):
-    """Bad input data, with a message a user can act on (file, line, problem)."""
+    """Bad input data, with a message a user can act on (file, line, problem).
+
+    The message is bounded here, once for every raiser: it is shown whole on the dataset page, in
+    a job's error and in API bodies (see :mod:`trainer.data.messages`).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(bound_message(message))
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """What reading a log decided or dropped on the user's behalf, for the dataset page and the log."""
+
+    encoding: str | None = None  # the text encoding read ("utf-8", "utf-16-le", …); None for Parquet
+    time_unit: str | None = None  # unit of a numeric time column before conversion to seconds
+    dropped_bad_timestamps: int = 0  # events dropped under ReadOptions.bad_timestamps="drop"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "encoding": self.encoding,
+            "time_unit": self.time_unit,
+            "dropped_bad_timestamps": self.dropped_bad_timestamps,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,7 +128,8 @@ class SequenceDataset:
     sequences: Sequences
     sequence_ids: tuple[str, ...]  # raw user or session id of each sequence
     timestamps: np.ndarray | None  # float64 [n_events] aligned with sequences.items, or None
-    source: str  # path or name it was read from, for messages
+    source: str  # the file's name (or a label), for messages; never a folder
+    report: ReadReport = ReadReport()
 
     @property
     def n_items(self) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from trainer.data import DataError, ReadOptions, SequenceDataset
+from trainer.data.encoding import detect_encoding
 from trainer.data.loading import build_dataset
 from trainer.data.readers import read_events
 
@@ -59,37 +60,49 @@ def _without_filters(options: ReadOptions) -> ReadOptions:
     )
 
 
-def load_with_parent(path: Path, options: ReadOptions, parent_events: Path) -> SequenceDataset:
+def load_with_parent(
+    path: Path, options: ReadOptions, parent_events: Path, *, name: str | None = None
+) -> SequenceDataset:
     """The parent's events followed by those of ``path``, ordered and filtered together.
 
     The new file alone may hold single events per user (new clicks of known users), so it is read
-    as raw events, not as a dataset of its own.
+    as raw events, not as a dataset of its own. ``name`` is how messages call the new file; the
+    report (encoding, dropped events) is the new file's, the parent's events being normalised.
     """
+    name = name or path.name
     with open(parent_events, encoding="utf-8") as f:
         has_ts = "timestamp" in f.readline().rstrip("\n").split("\t")
-    old = read_events(parent_events, ReadOptions.from_dict(normalised_read_options(has_ts)))
-    new = read_events(path, _without_filters(options))
-    if ("ts" in old.columns) != ("ts" in new.columns):
+    old = read_events(
+        parent_events, ReadOptions.from_dict(normalised_read_options(has_ts)), "the parent's events"
+    )
+    new = read_events(path, _without_filters(options), name)
+    if ("ts" in old.frame.columns) != ("ts" in new.frame.columns):
         which = (
             "has timestamps but the new file has none" if has_ts else "has no timestamps but the new file has"
         )
-        raise DataError(f"{path.name}: cannot append: the parent dataset {which}; map time_col to match")
-    columns = ["seq", "item", *(["ts"] if "ts" in old.columns else [])]
+        raise DataError(f"{name}: cannot append: the parent dataset {which}; map time_col to match")
+    columns = ["seq", "item", *(["ts"] if "ts" in old.frame.columns else [])]
     casts = {"seq": pl.Utf8, "item": pl.Utf8, "ts": pl.Float64}
     events = pl.concat(
-        [frame.select(pl.col(c).cast(casts[c]) for c in columns) for frame in (old, new)], how="vertical"
+        [raw.frame.select(pl.col(c).cast(casts[c]) for c in columns) for raw in (old, new)], how="vertical"
     )
-    return build_dataset(events, str(path), options)
+    return build_dataset(events, name, options, new.report)
 
 
 def raw_preview(path: Path) -> list[str]:
-    """The first lines of the upload as text (nothing for binary files such as Parquet)."""
+    """The first lines of the upload as text, in its own encoding (nothing for binary files such as
+    Parquet, or text in no encoding the reader accepts: its parse says why)."""
     with open(path, "rb") as f:
         head = f.read(PREVIEW_LINES * (PREVIEW_LINE_CHARS + 1) * 4)
-    if head.startswith(b"PAR1") or b"\x00" in head:
+        complete = not f.read(1)
+    if head.startswith(b"PAR1"):
         return []
-    lines = head.decode("utf-8", errors="replace").splitlines()[:PREVIEW_LINES]
-    return [line[:PREVIEW_LINE_CHARS] for line in lines]
+    try:
+        encoding = detect_encoding(head, complete=complete, name=path.name)
+    except DataError:
+        return []
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    return [line[:PREVIEW_LINE_CHARS] for line in text.splitlines()[:PREVIEW_LINES]]
 
 
 def event_preview(dataset: SequenceDataset, n: int = PREVIEW_LINES) -> list[dict[str, Any]]:

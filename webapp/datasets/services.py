@@ -14,6 +14,9 @@ from django.utils import timezone
 
 from trainer.configs import ConfigError
 from trainer.data import DataError, ReadOptions, dataset_stats, load_dataset
+from trainer.data.messages import bound_message
+from trainer.data.sniffing import SAMPLE_BYTES, refuse_document
+from trainer.runs import check_trainable
 from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
 from webapp.datasets import events
@@ -89,6 +92,7 @@ def dataset_create(
     if not upload.size:
         raise ApplicationError("the uploaded file is empty", {"field": "file"})
     filename = Path(upload.name or "upload").name
+    _refuse_documents(upload, filename)
     with transaction.atomic():
         dataset = Dataset(
             owner=owner,
@@ -104,6 +108,23 @@ def dataset_create(
         _enqueue_parse(dataset)
     logger.info("dataset #%d: stored %s (%d bytes)", dataset.pk, dataset.file.name, dataset.size_bytes)
     return dataset
+
+
+def _refuse_documents(upload: UploadedFile, filename: str) -> None:
+    """Refuse, before anything is stored, an upload whose first 64 KiB show it is no log at all.
+
+    An HTML page, an archive or an executable will never parse; saying so in the upload's own
+    answer (a 400) beats a stored file and a FAILED dataset later. The same check runs again when
+    the log is parsed (the CLI has only that one). Reading the start of the temporary file and
+    seeking back leaves it to be moved into place whole.
+    """
+    upload.seek(0)
+    head = upload.read(SAMPLE_BYTES)
+    upload.seek(0)
+    try:
+        refuse_document(head, filename, complete=len(head) < SAMPLE_BYTES)
+    except DataError as exc:
+        raise ApplicationError(str(exc), {"field": "file"}) from None
 
 
 def dataset_parse_retry(*, dataset: Dataset, read_options: dict[str, Any] | None = None) -> Dataset:
@@ -151,6 +172,17 @@ def _finish(dataset: Dataset, status: str, **fields: Any) -> None:
         Dataset.objects.filter(pk=dataset.pk).update(status=status, updated_at=timezone.now(), **fields)
 
 
+def parse_error_message(message: str, *, folder: Path) -> str:
+    """A parse failure as the dataset page shows it: no server folder, at most a few hundred characters.
+
+    The trainer names files by their name already; this also strips the dataset's folder and the
+    media root from anything else that quoted a path (an OS error, a library's message).
+    """
+    for prefix in (str(folder), str(Path(settings.MEDIA_ROOT))):
+        message = message.replace(prefix + "/", "").replace(prefix, "")
+    return bound_message(message)
+
+
 def dataset_parse(*, dataset_id: int) -> Dataset | None:
     """Validate and parse an upload with the trainer's readers: stats, preview and the events file.
 
@@ -162,6 +194,7 @@ def dataset_parse(*, dataset_id: int) -> Dataset | None:
         logger.info("dataset #%s: not pending; nothing to parse", dataset_id)
         return None
     path = Path(dataset.file.path)
+    name = dataset.original_filename or path.name  # messages name the file as the user sent it
     preview: dict[str, Any] = {"lines": [], "events": []}
     try:
         preview["lines"] = events.raw_preview(path)
@@ -170,14 +203,15 @@ def dataset_parse(*, dataset_id: int) -> Dataset | None:
             parent_events = dataset.parent.events_path
             if dataset.parent.status != Dataset.Status.READY or parent_events is None:
                 raise DataError(f"the parent dataset #{dataset.parent.pk} is not ready")
-            parsed = events.load_with_parent(path, options, parent_events)
+            parsed = events.load_with_parent(path, options, parent_events, name=name)
         else:
-            parsed = load_dataset(path, options)
+            parsed = load_dataset(path, options, name=name)
+        check_trainable(parsed)  # the default split's needs; refused now rather than at training
         preview["events"] = events.event_preview(parsed)
         stats = dataset_stats(parsed)
         events_path = events.write_events(parsed, path.parent / events.EVENTS_FILE)
     except (DataError, ConfigError) as exc:
-        message = str(exc).replace(str(path.parent) + "/", "")  # the user knows the file by its name
+        message = parse_error_message(str(exc), folder=path.parent)
         logger.info("dataset #%d: parse failed: %s", dataset.pk, message)
         _finish(dataset, Dataset.Status.FAILED, error=message, preview=preview, stats=None)
     except Exception as exc:
@@ -185,7 +219,7 @@ def dataset_parse(*, dataset_id: int) -> Dataset | None:
         _finish(
             dataset,
             Dataset.Status.FAILED,
-            error=f"internal error while parsing ({type(exc).__name__}: {exc})",
+            error=f"internal error while parsing ({type(exc).__name__}); the worker log has the details",
             preview=preview,
             stats=None,
         )
