@@ -43,6 +43,13 @@ class DatasetOutputSerializer(serializers.ModelSerializer):
         )
 
 
+class DatasetListOutputSerializer(DatasetOutputSerializer):
+    """A dataset in a list: everything but the preview, so a page of datasets stays small."""
+
+    class Meta(DatasetOutputSerializer.Meta):
+        fields = tuple(f for f in DatasetOutputSerializer.Meta.fields if f != "preview")
+
+
 class DatasetUploadInputSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="the interaction log: CSV/TSV, RecBole .inter, one sequence per line, Parquet"
@@ -71,11 +78,12 @@ def _upload_input(request: Request) -> dict:
 class DatasetListCreateApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
 
-    @extend_schema(responses=DatasetOutputSerializer(many=True), operation_id="datasets_list")
+    @extend_schema(responses=DatasetListOutputSerializer(many=True), operation_id="datasets_list")
     def get(self, request: Request) -> Response:
+        """The visible datasets, without their previews (the detail endpoint has those)."""
         return paginated_response(
-            queryset=dataset_list(user=request.user),
-            serializer_class=DatasetOutputSerializer,
+            queryset=dataset_list(user=request.user).defer("preview"),
+            serializer_class=DatasetListOutputSerializer,
             request=request,
             view=self,
         )
