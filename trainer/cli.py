@@ -6,6 +6,7 @@ Examples::
     python -m trainer train --data Beauty.txt --model sasrec --blocks 2 --dropout 0.5
     python -m trainer evaluate --checkpoint runs/ml-100k/checkpoint.pt --data ml-100k
     python -m trainer export --checkpoint runs/ml-100k/checkpoint.pt --out artifacts/ml-100k-v1
+    python -m trainer limits   # every setting's accepted range (the table in docs/limits.md)
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from trainer.budget import DataSize, run_estimate
 from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from trainer.configs import ConfigError
+from trainer.configs import ConfigError, ConfigMixin
 from trainer.data import DataError, Split
 from trainer.devices import resolve_device
 from trainer.evaluation import EvalResult, evaluate, evaluate_popularity
-from trainer.models import MODELS, model_config
+from trainer.export import ExportConfig
+from trainer.models import MODELS, GRecConfig, ModelConfig, NextItNetConfig, SASRecConfig, model_config
 from trainer.runs import SPLITS, DataSpec, load_data, prepare_split, split_data
 from trainer.scenarios import comparison_table, first_share, scenario_cl, scenario_tf, scenario_ts
 from trainer.schedule import (
@@ -38,6 +41,7 @@ from trainer.schedule import (
     START_BLOCKS,
     ScheduleEvent,
     StackingSchedule,
+    TimeLimitError,
     run_schedule,
 )
 from trainer.stacking import METHODS, stackable_options
@@ -45,6 +49,8 @@ from trainer.training import TrainConfig
 
 logger = logging.getLogger("trainer")
 
+# Throughput the CLI's time estimate assumes (FLOP/s): a few CPU cores in fp32; a GPU does ~100× more.
+ESTIMATE_FLOPS = 2e10
 TABLE_METRICS = ("hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@5", "mrr@10", "mrr@20")
 
 
@@ -145,6 +151,12 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     st.add_argument("--stage-steps", type=int, default=0, help="step budget per intermediate stage (0: none)")
     st.add_argument("--stage-patience", type=int, default=2, help="validations without gain that end a stage")
+    st.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.0,
+        help="wall-clock seconds for the whole run (0: none); at the limit the best model so far is kept",
+    )
     t = parser.add_argument_group("training")
     defaults = TrainConfig()
     t.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -202,6 +214,7 @@ def _schedule(args: argparse.Namespace, method: str, *, grow: str, keep: str) ->
         stage_epochs=args.stage_epochs,
         stage_steps=args.stage_steps,
         stage_patience=args.stage_patience,
+        time_limit_s=args.time_limit,
     )
 
 
@@ -301,6 +314,9 @@ def command_train(args: argparse.Namespace) -> int:
         f"{len(split.train):,} training sequences, {len(split.valid):,} validation and {len(split.test):,} "
         f"test cases, {split.n_items - 1:,} items, device {device}"
     )
+    size = DataSize(split.n_items - 1, int(split.train.lengths().sum()), len(split.train), len(split.valid))
+    estimate = run_estimate(args.model, model_cfg, config, schedule, size, flops_per_s=ESTIMATE_FLOPS)
+    print(f"{estimate.summary()} at most (at {ESTIMATE_FLOPS:.0e} FLOP/s)")
     out = Path(args.out) if args.out else None
     run = run_schedule(
         args.model,
@@ -497,6 +513,38 @@ def command_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# The config classes whose ranges ``limits`` prints, under the section a job configuration uses.
+LIMITED_CONFIGS: tuple[tuple[type[ConfigMixin], str], ...] = (
+    (ModelConfig, "nextitnet, grec, sasrec"),
+    (NextItNetConfig, "nextitnet, grec"),
+    (GRecConfig, "grec"),
+    (SASRecConfig, "sasrec"),
+    (StackingSchedule, ""),
+    (TrainConfig, ""),
+    (DataSpec, ""),
+    (ExportConfig, ""),
+)
+
+
+def limits_table() -> str:
+    """Every numeric setting's range and the reason for it, as a Markdown table (docs/limits.md)."""
+    lines = ["| setting | model | default | range | why |", "|---|---|---|---|---|"]
+    for cls, models in LIMITED_CONFIGS:
+        own = cls.__dict__.get("BOUNDS", {})
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        for name, bound in own.items():
+            default = defaults[name]
+            shown = ", ".join(map(str, default)) if isinstance(default, tuple) else default
+            row = f"| `{cls.label(name)}` | {models or '–'} | {shown} | {bound.interval()} | {bound.why} |"
+            lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def command_limits(args: argparse.Namespace) -> int:
+    print(limits_table(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log every validation")
@@ -536,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--overwrite", action="store_true", help="replace existing folders")
     _add_data_arguments(ex, required=False)  # default: the data recorded in the checkpoint
     ex.set_defaults(handler=command_export)
+    lim = sub.add_parser("limits", help="print every setting's accepted range and why (docs/limits.md)")
+    lim.set_defaults(handler=command_limits)
     return parser
 
 
@@ -548,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (DataError, ConfigError, CheckpointError) as exc:
+    except (DataError, ConfigError, CheckpointError, TimeLimitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
@@ -72,7 +72,7 @@ from serving.artifact import (
     VOCABULARY_FILE,
     file_sha256,
 )
-from trainer.configs import ConfigError, ConfigMixin
+from trainer.configs import Bound, ConfigMixin, between
 from trainer.data.types import Sequences, Vocabulary
 from trainer.models.base import SequentialRecommender
 from trainer.models.nextitnet import NextItNet, NextItNetBlock
@@ -95,11 +95,16 @@ class ExportConfig(ConfigMixin):
     popular_keep: int = 1_000  # popularity fallback length (at least max_k)
     verify: bool = True  # compare ONNX Runtime with PyTorch on random histories before publishing
 
-    def __post_init__(self) -> None:
-        if self.max_len < 0 or self.max_k < 1 or self.popular_keep < 1:
-            raise ConfigError("max_len must be ≥ 0 and max_k, popular_keep ≥ 1")
-        if self.opset < 17:
-            raise ConfigError(f"opset must be ≥ 17 (LayerNormalization), got {self.opset}")
+    section = "export"
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "max_len": between(0, 1024, "0 means train.max_len; as train.max_len"),
+        "max_k": between(1, 1000, "a recommendation list; TopK over more items costs every request"),
+        "opset": between(17, 20, "LayerNormalization needs 17; PyTorch's exporter writes up to 20"),
+        "inline_vocabulary_max": between(
+            0, 1_000_000, "items kept inside metadata.json; 0: always a sidecar"
+        ),
+        "popular_keep": between(1, 100_000, "the popularity fallback's length"),
+    }
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from trainer.configs import ConfigError, ConfigMixin
+from trainer.configs import Bound, ConfigError, ConfigMixin, between
 from trainer.data import (
     DataError,
     ReadOptions,
@@ -38,16 +38,22 @@ class DataSpec(ConfigMixin):
     test_share: float = 0.1  # time split: last share of events as test
     valid_share: float = 0.1  # time split: share before the test cut; sessions: last train sessions
 
+    section = "split"
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "test_share": between(
+            0, 1, "a share of the events; both cuts must leave training data", lo_open=True, hi_open=True
+        ),
+        "valid_share": between(0, 1, "as test_share", lo_open=True, hi_open=True),
+    }
+
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.split not in SPLITS:
-            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+            raise ConfigError(f"split.split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.split == "sessions" and not self.test_path:
             raise ConfigError(
                 "the sessions split needs test_path: the test file paired with the training file"
             )
-        for name in ("test_share", "valid_share"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         ReadOptions.from_dict(self.read)  # validate early, with ReadOptions' own messages
 
     @property

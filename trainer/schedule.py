@@ -24,6 +24,12 @@ what the schedule decided (kept, grew on, growth stopped).
 
 A checkpoint is written after every finished stage, so an interrupted run (a killed worker, a
 cancel) resumes from the last finished stage instead of from scratch.
+
+- **Wall-time limit.** ``time_limit_s`` caps the whole run (every stage of one call of
+  :func:`run_schedule`): the stage running when it is reached stops as if its own time budget ran
+  out (validated once more, so its last steps count), the schedule stops growing, and the result
+  keeps the best model so far with a sentence saying so. A limit reached before any stage was
+  validated raises :class:`TimeLimitError`: there is nothing to keep.
 """
 
 from __future__ import annotations
@@ -35,15 +41,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from trainer.checkpoint import load_checkpoint, save_checkpoint
-from trainer.configs import ConfigError, ConfigMixin
+from trainer.configs import Bound, ConfigError, ConfigMixin, between
 from trainer.data.types import Split
 from trainer.models import build_model
-from trainer.models.base import ModelConfig, SequentialRecommender
+from trainer.models.base import BLOCKS, ModelConfig, SequentialRecommender
 from trainer.stacking import METHODS, carry_optimizer_state, stack
 from trainer.training import ProgressEvent, TrainConfig, fit, validation_metrics
 
@@ -62,6 +68,21 @@ START_BLOCKS = {"nextitnet": 2, "grec": 2, "sasrec": 1}
 DEFAULT_CEILING = {"nextitnet": 16, "grec": 16, "sasrec": 8}
 
 
+class TimeLimitError(RuntimeError):
+    """The run's wall-time limit came before any stage was validated: no model to keep."""
+
+
+def duration_words(seconds: float) -> str:
+    """A duration as a person reads it: "40 s", "25 min", "2 h", "1.5 h", "3 days"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2g} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.2g} h"
+    return f"{seconds / 86400:.2g} days"
+
+
 @dataclass(frozen=True)
 class StackingSchedule(ConfigMixin):
     start_blocks: int = 2
@@ -73,34 +94,36 @@ class StackingSchedule(ConfigMixin):
     stage_epochs: int = 0  # epoch budget of each intermediate stage; 0 → the training config's epochs
     stage_steps: int = 0  # step budget of each intermediate stage; 0 → none
     stage_patience: int = 2  # validations without gain that end an intermediate stage (plateau)
+    time_limit_s: float = 0.0  # wall-clock cap on the whole run; 0 → none (see run_schedule)
+
+    section = "schedule"
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "start_blocks": BLOCKS,
+        "final_blocks": BLOCKS,
+        "min_gain": between(0, 1, "a relative gain: 0.01 is 1 %", hi_open=True),
+        "stage_epochs": between(0, 1000, "0 means train.epochs; as train.epochs"),
+        "stage_steps": between(0, 10_000_000, "0 means none; as train.max_steps"),
+        "stage_patience": between(0, 1000, "validations; 0 ends a stage only by its budget"),
+        "time_limit_s": between(0, 30 * 86400, "seconds for the whole run, 0 means none; up to 30 days"),
+    }
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.method != NO_STACKING and self.method not in METHODS:
             raise ConfigError(
                 f"unknown stacking method {self.method!r}; choose one of {', '.join([*METHODS, NO_STACKING])}"
             )
         for name, allowed in (("grow", GROW_MODES), ("keep", KEEP_MODES)):
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        for name in ("start_blocks", "final_blocks"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number ≥ 1, got {value!r}")
-        for name in ("stage_epochs", "stage_steps", "stage_patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be a whole number ≥ 0, got {value!r}")
-        if isinstance(self.min_gain, bool) or not isinstance(self.min_gain, (int, float)):
-            raise ConfigError(f"min_gain must be a number, got {self.min_gain!r}")
-        if not 0.0 <= self.min_gain < 1.0:
-            raise ConfigError(
-                f"min_gain is a relative gain between 0 and 1 (0.01 = 1 %), got {self.min_gain}"
-            )
+                raise ConfigError(
+                    f"schedule.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if self.method == NO_STACKING:
             return
         if self.final_blocks < self.start_blocks:
             raise ConfigError(
-                f"final_blocks ({self.final_blocks}) must be at least start_blocks ({self.start_blocks})"
+                f"schedule.final_blocks ({self.final_blocks}) must be at least start_blocks "
+                f"({self.start_blocks})"
             )
         if self.grow == "fixed":
             depth = self.start_blocks
@@ -170,7 +193,8 @@ class StageReport:
     start_s: float  # when the stage began, in seconds since the run started
     wall_s: float
     train_s: float
-    stopped_by: str  # epochs | patience | max_steps | time_budget | initial (a model trained before the run)
+    # epochs | patience | max_steps | time_budget | time_limit (the run's) | initial (trained before the run)
+    stopped_by: str
     best: dict[str, float]
     history: list[dict[str, Any]]  # validation records; ``wall_s`` counted from the run's start
     checkpoint: str | None = None
@@ -198,6 +222,7 @@ class ScheduleResult:
     cancelled: bool = False
     kept_stage: int = -1  # index into ``stages`` of the kept model
     growth: str = ""  # why the run stopped growing where it did, in words
+    time_limited: bool = False  # the run's wall-time limit ended it (see StackingSchedule.time_limit_s)
 
     @property
     def kept(self) -> StageReport:
@@ -222,6 +247,7 @@ class ScheduleResult:
             "kept_stage": self.kept_stage,
             "kept_blocks": self.kept.blocks if self.stages else None,
             "growth": self.growth,
+            "time_limited": self.time_limited,
         }
 
 
@@ -258,7 +284,15 @@ def _judge(
     return True
 
 
-def _growth_summary(stages: list[StageReport], kept: StageReport, schedule: StackingSchedule) -> str:
+def _growth_summary(
+    stages: list[StageReport], kept: StageReport, schedule: StackingSchedule, time_limited: bool = False
+) -> str:
+    if time_limited:
+        which = "the last stage's model" if schedule.keep == "final" else "the best model so far"
+        return (
+            f"stopped at the wall-time limit of {duration_words(schedule.time_limit_s)}; kept {which} "
+            f"(stage {kept.stage + 1}, {_blocks(kept.blocks)})"
+        )
     if schedule.method == NO_STACKING:
         return f"{_blocks(kept.blocks)} from scratch, no stacking"
     last = stages[-1]
@@ -285,12 +319,18 @@ def _resume_point(checkpoint_dir: Path | None, schedule: StackingSchedule) -> tu
         path = _stage_path(checkpoint_dir, stage)
         if path.is_file():
             checkpoint = load_checkpoint(path)
-            if checkpoint.extra.get("schedule") != schedule.to_dict():
+            if _plan(checkpoint.extra.get("schedule") or {}) != _plan(schedule.to_dict()):
                 raise ConfigError(f"{path} belongs to a different schedule; use a fresh checkpoint folder")
             stages = [StageReport(**s) for s in checkpoint.extra["stages"]]
             logger.info("resuming after stage %d (%d blocks) from %s", stage + 1, stages[-1].blocks, path)
             return checkpoint, stages
     return None, []
+
+
+def _plan(schedule: dict[str, Any]) -> dict[str, Any]:
+    """What makes a schedule's stages what they are: its settings but the run's time limit, which a
+    resumed run may be given anew (a changed setting must not orphan the stages trained so far)."""
+    return {k: v for k, v in schedule.items() if k != "time_limit_s"}
 
 
 def _kept_index(stages: list[StageReport]) -> int:
@@ -317,7 +357,11 @@ def run_schedule(
     ``grow="auto"`` it first trains at its own depth on this run's data (validated before its first
     step), so the run always yields a model that has seen the new data, and deeper stages are
     judged against that.
+
+    ``schedule.time_limit_s`` caps this call's wall-clock time (a resumed run gets it anew): see the
+    module docstring; :class:`TimeLimitError` if it ends the run before any stage was validated.
     """
+    entered = time.perf_counter()
     depths = schedule.depths()
     metric = config.metric
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -372,12 +416,23 @@ def run_schedule(
         logger.info(report.line(metric))
     first_is_carried = carried and schedule.grow == "auto"
     offset = sum(s.wall_s for s in stages)
+    time_limited = False
 
     for stage, blocks in enumerate(depths):
         if stage < len(stages):
             continue
         if not growing:
             break
+        stage_config = schedule.stage_config(config, stage)
+        limited = False  # whether the run's limit, not the stage's own budget, caps this stage
+        if schedule.time_limit_s:
+            left = schedule.time_limit_s - (time.perf_counter() - entered)
+            if left <= 0:
+                time_limited = True
+                break
+            if not stage_config.time_budget_s or left < stage_config.time_budget_s:
+                stage_config = dataclasses.replace(stage_config, time_budget_s=left)
+                limited = True
         started = time.perf_counter()
         if model is None:
             # Seeded here, so a fresh model's weights depend on the seed alone, not on what ran before
@@ -398,7 +453,7 @@ def run_schedule(
         result = fit(
             model,
             split,
-            schedule.stage_config(config, stage),
+            stage_config,
             on_progress=forward,
             should_stop=should_stop,
             optimizer_state=optimizer_state,
@@ -410,6 +465,9 @@ def run_schedule(
             return ScheduleResult(kept_model or model, stages, cancelled=True, kept_stage=_kept_index(stages))
         optimizer_state = result.optimizer_state
         wall = time.perf_counter() - started
+        stopped_by = result.stopped_by
+        if limited and stopped_by == "time_budget":
+            stopped_by, time_limited = "time_limit", True
         report = StageReport(
             stage=stage,
             blocks=blocks,
@@ -417,7 +475,7 @@ def run_schedule(
             start_s=offset,
             wall_s=wall,
             train_s=result.train_s,
-            stopped_by=result.stopped_by,
+            stopped_by=stopped_by,
             best=dict(result.best.metrics) if result.best else {},
             history=[
                 dict(dataclasses.asdict(r), wall_s=stage_offset + r.wall_s, blocks=blocks)
@@ -432,8 +490,9 @@ def run_schedule(
                 "the carried model, trained on this run's data" if first_is_carried else "first stage"
             )
         else:
-            last = stage == len(depths) - 1
+            last = stage == len(depths) - 1 or time_limited  # a cut stage is judged as the last one
             growing = _judge(report, stages[_kept_index(stages)], schedule, metric, last=last)
+        growing = growing and not time_limited
         if report.kept:
             kept_model = model
             for earlier in stages:
@@ -442,8 +501,15 @@ def run_schedule(
         stages.append(report)
         save_stage(stage, report)
         logger.info(report.line(metric))
+    if not stages:  # only the time limit ends a run before its first stage
+        raise TimeLimitError(
+            f"stopped at the wall-time limit of {duration_words(schedule.time_limit_s)} before any stage "
+            "was validated: there is no model to keep"
+        )
     assert model is not None and kept_model is not None
     kept_stage = _kept_index(stages)
-    result = ScheduleResult(kept_model, stages, kept_stage=kept_stage)
-    result.growth = _growth_summary(stages, stages[kept_stage], schedule)
+    result = ScheduleResult(kept_model, stages, kept_stage=kept_stage, time_limited=time_limited)
+    result.growth = _growth_summary(stages, stages[kept_stage], schedule, time_limited)
+    if time_limited:
+        logger.info(result.growth)
     return result

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from trainer.checkpoint import save_checkpoint
-from trainer.configs import ConfigError, ConfigMixin
+from trainer.configs import Bound, ConfigError, ConfigMixin, between
 from trainer.data.batching import TrainBatcher, make_windows
 from trainer.data.types import EvalSet, Split
 from trainer.devices import autocast, deterministic_kernels, resolve_device
@@ -59,38 +59,43 @@ class TrainConfig(ConfigMixin):
     valid_sample: int = 0  # validate on a fixed random sample of this many cases; 0 → all of them
     bucket: bool = True  # group training windows by length (less padding)
 
+    section = "train"
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "epochs": between(1, 1000, "runs plateau long before; 1000 passes over a large log take days"),
+        "batch_size": between(1, 8192, "windows per step; the logits grow with batch × max_len × items"),
+        "max_len": between(1, 1024, "SASRec's paper uses 50 and 200; attention grows with its square"),
+        "lr": between(
+            0, 1, "Adam moves each weight by about lr a step; at 1 training falls apart", lo_open=True
+        ),
+        "weight_decay": between(0, 1, "a share of each weight decayed per step (times lr); 0 disables it"),
+        "warmup_steps": between(0, 1_000_000, "optimiser steps, as max_steps"),
+        "grad_clip": between(0, 1000, "the largest global gradient norm; 0 disables clipping"),
+        "negatives": between(0, 1_000_000, "sampled items per step; 0 means 20 % of the catalogue"),
+        "eval_every": between(0, 10_000_000, "optimiser steps; 0 means each epoch's end"),
+        "patience": between(0, 1000, "validations, as epochs; 0 disables early stopping"),
+        "max_steps": between(0, 10_000_000, "0 means no cap; ten million steps take weeks on one GPU"),
+        "time_budget_s": between(0, 30 * 86400, "seconds per stage, 0 means none; up to 30 days"),
+        "seed": between(0, 2**32 - 1, "NumPy and most tools take 32-bit seeds"),
+        "threads": between(0, 1024, "CPU threads; 0 means PyTorch's default"),
+        "eval_batch_size": between(0, 65_536, "cases per validation batch; 0 sizes it to 64 MiB of scores"),
+        "valid_sample": between(0, 10_000_000, "validation cases; 0 means all of them"),
+    }
+
     def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "max_len": self.max_len >= 1,
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "grad_clip": self.grad_clip >= 0,
-            "negatives": self.negatives >= 0,
-            "eval_every": self.eval_every >= 0,
-            "patience": self.patience >= 0,
-            "max_steps": self.max_steps >= 0,
-            "time_budget_s": self.time_budget_s >= 0,
-            "threads": self.threads >= 0,
-            "valid_sample": self.valid_sample >= 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(
-                f"invalid training settings: {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}"
-            )
+        super().__post_init__()
         for name, allowed in (
             ("optimizer", ("adam", "adamw")),
             ("lr_schedule", ("constant", "cosine")),
             ("loss", ("full", "sampled")),
         ):
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"train.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         try:
             parse_metric(self.metric)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(f"train.metric: {exc}") from None
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ConfigError(f"unknown device {self.device!r}: use auto, cpu or cuda")
 

@@ -169,7 +169,7 @@ def test_time_and_steps_to_a_target_count_every_stage_before_it():
 def test_runs_without_stacking_get_the_whole_schedules_time_budget():
     """A 2-stage StackRec run may train two budgets; scratch and shallow must not be cut at one."""
     split = toy_split()
-    config = dataclasses.replace(CONFIG, epochs=10_000, time_budget_s=0.3)
+    config = dataclasses.replace(CONFIG, epochs=1000, time_budget_s=0.3)
     schedule = StackingSchedule(start_blocks=1, final_blocks=2, grow="fixed")
     reports = scenario_ts(split, "nextitnet", MODEL, config, schedule, ("preserving",))
     for report in reports[:2]:  # shallow-1, scratch-2: one stage each

@@ -88,11 +88,13 @@ def test_validating_first_keeps_the_incoming_weights_when_training_only_hurts():
     model = tiny_model(split)
     fit(model, split, TrainConfig(epochs=20, batch_size=16, lr=5e-3, patience=0, device="cpu"))
     trained = {k: v.clone() for k, v in model.state_dict().items()}
-    ruinous = TrainConfig(epochs=2, batch_size=16, lr=50.0, grad_clip=0, patience=0, device="cpu")
+    # The largest accepted rate, unclipped: the model only ties or loses what it came in with.
+    ruinous = TrainConfig(epochs=2, batch_size=16, lr=1.0, grad_clip=0, patience=0, device="cpu")
     result = fit(model, split, ruinous, validate_first=True)
     assert result.history[0].step == 0 and result.history[0].train_loss is None
     assert result.best.step == 0
-    assert all(r.metrics["mrr@5"] < result.best.metrics["mrr@5"] for r in result.history[1:])
+    later = [r.metrics["mrr@5"] for r in result.history[1:]]
+    assert max(later) <= result.best.metrics["mrr@5"] and min(later) < result.best.metrics["mrr@5"]
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, trained[name])
 
@@ -192,7 +194,7 @@ def test_validation_sample_is_fixed_and_smaller():
 
 
 def test_bad_training_settings_are_named():
-    with pytest.raises(ConfigError, match="lr=-1"):
+    with pytest.raises(ConfigError, match=r"train.lr must be greater than 0 and at most 1, got -1"):
         TrainConfig(lr=-1)
     with pytest.raises(ConfigError, match="loss must be one of"):
         TrainConfig(loss="bpr")

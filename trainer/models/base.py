@@ -19,14 +19,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainer.configs import ConfigMixin
+from trainer.configs import Bound, ConfigMixin, between
 
 GAP = -1  # input id of a hidden (gap) position; see SequentialRecommender.forward
+
+
+# The depth range every model family shares, and the schedule's depths too (trainer.schedule).
+BLOCKS = between(1, 128, "StackRec reaches ~100 layers (NextItNet: 64+ blocks); 128 leaves room")
 
 
 @dataclass(frozen=True)
 class ModelConfig(ConfigMixin):
     """Fields every model shares; subclasses add their own."""
+
+    section = "model_options"
 
     blocks: int = 4
     embedding_dim: int = 64
@@ -36,15 +42,13 @@ class ModelConfig(ConfigMixin):
     rezero: bool = True
     tie_output: bool = False
 
-    def __post_init__(self) -> None:
-        from trainer.configs import ConfigError
-
-        if self.blocks < 1:
-            raise ConfigError(f"blocks must be ≥ 1, got {self.blocks}")
-        if self.embedding_dim < 1:
-            raise ConfigError(f"embedding_dim must be ≥ 1, got {self.embedding_dim}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "blocks": BLOCKS,
+        "embedding_dim": between(
+            8, 1024, "below 8 an item vector carries little; 1024 is 16 times the reference's 64"
+        ),
+        "dropout": between(0, 1, "a share of activations; 1 would drop them all", hi_open=True),
+    }
 
 
 class ResidualScale(nn.Module):

@@ -19,10 +19,11 @@ padding id), so a gap is not confused with padding by our padding mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from trainer.configs import ConfigError
+from trainer.configs import Bound, between
 from trainer.models.base import GAP
 from trainer.models.nextitnet import NextItNet, NextItNetConfig
 
@@ -32,12 +33,10 @@ class GRecConfig(NextItNetConfig):
     mask_share: float = 0.2  # share of target positions trained per window (reference: 0.2)
     max_masked: int = 50  # cap per window (reference: max_predictions_per_seq = 50)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 < self.mask_share <= 1.0:
-            raise ConfigError(f"mask_share must be in (0, 1], got {self.mask_share}")
-        if self.max_masked < 1:
-            raise ConfigError(f"max_masked must be ≥ 1, got {self.max_masked}")
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "mask_share": between(0, 1, "a share of the window's positions", lo_open=True),
+        "max_masked": between(1, 1024, "at most every position of the longest window (train.max_len)"),
+    }
 
 
 class GRec(NextItNet):

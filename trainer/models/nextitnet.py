@@ -17,12 +17,13 @@ each sub-layer so outputs do not depend on the padding length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainer.configs import ConfigError
+from trainer.configs import Bound, ConfigError, between
 from trainer.models.base import ModelConfig, ResidualScale, SequentialRecommender
 
 LN_EPS = 1e-8  # as in the NextItNet reference code
@@ -68,13 +69,17 @@ class NextItNetConfig(ModelConfig):
     dilations: tuple[int, ...] = (1, 4)
     kernel_size: int = 3
 
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "dilations": between(
+            1, 256, "NextItNet cycles 1, 2, 4, 8; at 256 one block already spans max_len 1024"
+        ),
+        "kernel_size": between(2, 9, "the reference uses 3; a wider kernel multiplies each block's cost"),
+    }
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
-        if not self.dilations or min(self.dilations) < 1:
-            raise ConfigError(f"dilations must be positive integers, got {self.dilations}")
-        if self.kernel_size < 2:
-            raise ConfigError(f"kernel_size must be ≥ 2, got {self.kernel_size}")
+        if not self.dilations:
+            raise ConfigError("model_options.dilations must list at least one dilation, got []")
 
     def block_dilation(self, index: int) -> int:
         return self.dilations[index % len(self.dilations)]

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainer.configs import ConfigError
+from trainer.configs import Bound, ConfigError, between
 from trainer.models.base import ModelConfig, ResidualScale, SequentialRecommender
 
 LN_EPS = 1e-8  # as in the SASRec reference code
@@ -89,14 +90,22 @@ class SASRecConfig(ModelConfig):
     max_len: int = 200  # positions the model can embed; longer histories keep the most recent
     norm_position: str = "post"  # post (reference) | pre (needed for function-preserving stacking)
 
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "heads": between(1, 64, "the reference uses 1; each head needs embedding_dim / heads dimensions"),
+        "ffn_dim": between(0, 8192, "0 means embedding_dim; 8192 is 8 times the largest embedding"),
+        "max_len": between(1, 1024, "attention costs max_len² per head; as train.max_len"),
+    }
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.heads < 1 or self.embedding_dim % self.heads:
-            raise ConfigError(f"embedding_dim {self.embedding_dim} must divide into heads={self.heads}")
+        if self.embedding_dim % self.heads:
+            raise ConfigError(
+                f"model_options.embedding_dim {self.embedding_dim} must divide into heads={self.heads}"
+            )
         if self.norm_position not in ("post", "pre"):
-            raise ConfigError(f"norm_position must be 'post' or 'pre', got {self.norm_position!r}")
-        if self.max_len < 1:
-            raise ConfigError(f"max_len must be ≥ 1, got {self.max_len}")
+            raise ConfigError(
+                f"model_options.norm_position must be 'post' or 'pre', got {self.norm_position!r}"
+            )
 
 
 class SASRec(SequentialRecommender):

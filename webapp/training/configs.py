@@ -16,7 +16,8 @@
       "warm_start": false                        # start from the parent dataset's active version
     }
 
-Every section is optional; unknown keys anywhere are rejected with the list of valid ones.
+Every section is optional; unknown keys anywhere are rejected with the list of valid ones, and every
+number must lie in its range (docs/limits.md; the trainer's config classes hold the ranges).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from trainer.configs import ConfigError
 from trainer.export import ExportConfig
 from trainer.models import MODELS, model_config
 from trainer.models.base import ModelConfig
+from trainer.runs import DataSpec
 from trainer.schedule import DEFAULT_CEILING, NO_STACKING, START_BLOCKS, StackingSchedule
 from trainer.stacking import stackable_options
 from trainer.training import TrainConfig
@@ -100,10 +102,8 @@ def job_config_build(data: Any) -> JobConfig:
     split = {"split": "leave_one_out", "test_share": 0.1, "valid_share": 0.1, **split}
     if split["split"] not in SPLITS:
         raise ConfigError(f"split.split must be one of {', '.join(SPLITS)}, got {split['split']!r}")
-    for name in ("test_share", "valid_share"):
-        value = split[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise ConfigError(f"split.{name} must be a number between 0 and 1, got {value!r}")
+    for name, bound in DataSpec.bounds().items():  # the trainer's own ranges for the split's shares
+        split[name] = bound.check(DataSpec.label(name), split[name])
     export = ExportConfig.from_dict(_section(data, "export"))
     warm_start = data.get("warm_start", False)
     if not isinstance(warm_start, bool):

@@ -122,7 +122,8 @@ def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
     config = {
         **TINY_CONFIG,
         # Stage 1 is short; stage 2 trains long enough to be killed in the middle.
-        "train": {**TINY_CONFIG["train"], "epochs": 100_000, "eval_every": 5, "time_budget_s": 300},
+        # 1000 epochs (the most a config may ask for) of this log take about 20 s a stage.
+        "train": {**TINY_CONFIG["train"], "epochs": 1000, "eval_every": 5, "time_budget_s": 300},
     }
     response = api.post("/api/v1/jobs", {"dataset": ready_dataset.pk, "config": config}, format="json")
     job_id = response.json()["id"]
