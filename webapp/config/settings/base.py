@@ -170,6 +170,20 @@ STUDIO_DB_RETRY_WAIT_S = env.float("DJANGO_DB_RETRY_WAIT_S", default=0.5)
 # Torch intra-op threads for training on the CPU; 0 leaves PyTorch's default (one per core).
 STUDIO_TRAINING_THREADS = env.int("TRAINER_THREADS", default=0)
 
+# Bounded jobs (docs/limits.md). A job is refused (400) when its estimated peak memory or time is
+# above these; the estimate assumes this throughput (FLOP/s): 2e10 is a few CPU cores in fp32, so
+# set it for GPU workers (an H100 in bf16 does about 100 times more). 0 turns a limit off.
+STUDIO_JOB_MAX_MEMORY_BYTES = env.int("DJANGO_JOB_MAX_MEMORY_BYTES", default=16_000_000_000)
+STUDIO_JOB_MAX_ESTIMATED_S = env.float("DJANGO_JOB_MAX_ESTIMATED_S", default=24 * 3600.0)
+STUDIO_JOB_ASSUMED_FLOPS = env.float("DJANGO_JOB_ASSUMED_FLOPS", default=2e10)
+# A run ends cleanly at this wall time, keeping its best model (a config's schedule.time_limit_s may
+# ask for less); well under the Celery hard limit, which kills without exporting anything.
+STUDIO_JOB_MAX_WALL_S = env.float("DJANGO_JOB_MAX_WALL_S", default=12 * 3600.0)
+# Per owner: creating or resuming beyond this many queued jobs is refused (429); beyond this many
+# running, a worker leaves the job queued with the reason and the reconciler sends it again later.
+STUDIO_JOBS_MAX_QUEUED_PER_USER = env.int("DJANGO_JOBS_MAX_QUEUED_PER_USER", default=10)
+STUDIO_JOBS_MAX_RUNNING_PER_USER = env.int("DJANGO_JOBS_MAX_RUNNING_PER_USER", default=2)
+
 # The promotion gate: a new version goes live by itself only when its validation figure beats both
 # popularity and the version serving the dataset, on the same cases, by this relative margin.
 STUDIO_PROMOTION_METRIC = env.str("DJANGO_PROMOTION_METRIC", default="ndcg@10")
