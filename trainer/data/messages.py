@@ -26,9 +26,10 @@ def shorten(text: str, limit: int = EXAMPLE_MAX_CHARS) -> str:
 
 
 def quote(value: object, limit: int = EXAMPLE_MAX_CHARS) -> str:
-    """A value as it appears in a message: ``repr`` of its text, shortened (``'abc…'``)."""
-    text = value if isinstance(value, str) else str(value)
-    return repr(shorten(text, limit))
+    """A value as it appears in a message: its ``repr``, shortened (``'abc…'``, ``[1, 2, 3…``)."""
+    if isinstance(value, str):
+        return repr(shorten(value, limit))
+    return shorten(repr(value), limit)
 
 
 def examples(items: Iterable[str], total: int, limit: int = MAX_EXAMPLES) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trainer.configs import ConfigError, ConfigMixin
+from trainer.data.messages import quote
 
 FORMATS = ("auto", "delimited", "inter", "lines", "parquet")
 BAD_TIMESTAMPS = ("error", "drop")  # what to do with events whose time is unreadable or implausible
@@ -23,7 +24,7 @@ def _check_column(name: str, value: object) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ConfigError(
-            f"ReadOptions.{name} must be a column name, a 0-based position or None, got {value!r}"
+            f"ReadOptions.{name} must be a column name, a 0-based position or None, got {quote(value)}"
         )
     if isinstance(value, int) and value < 0:
         raise ConfigError(f"ReadOptions.{name} is a 0-based column position and cannot be negative ({value})")
@@ -38,7 +39,7 @@ def _check_column(name: str, value: object) -> None:
 
 def _check_count(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"ReadOptions.{name} must be a whole number ≥ 0, got {value!r}")
+        raise ConfigError(f"ReadOptions.{name} must be a whole number ≥ 0, got {quote(value)}")
 
 
 @dataclass(frozen=True)
@@ -67,39 +68,44 @@ class ReadOptions(ConfigMixin):
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
-            raise ConfigError(f"ReadOptions.format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+            raise ConfigError(
+                f"ReadOptions.format must be one of {', '.join(FORMATS)}, got {quote(self.format)}"
+            )
         for name in ("user_col", "item_col", "time_col"):
             _check_column(name, getattr(self, name))
         if self.delimiter is not None and (not isinstance(self.delimiter, str) or len(self.delimiter) != 1):
             raise ConfigError(
                 "ReadOptions.delimiter must be a single character such as ',' or '\\t', "
-                f"got {self.delimiter!r}"
+                f"got {quote(self.delimiter)}"
             )
         if self.delimiter is not None and self.delimiter in '\n\r"':
             raise ConfigError(
-                f"ReadOptions.delimiter cannot be a newline or quote character ({self.delimiter!r})"
+                f"ReadOptions.delimiter cannot be a newline or quote character ({quote(self.delimiter)})"
             )
         for name in ("has_header", "lines_have_user"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
-                raise ConfigError(f"ReadOptions.{name} must be true, false or null (detect), got {value!r}")
+                raise ConfigError(
+                    f"ReadOptions.{name} must be true, false or null (detect), got {quote(value)}"
+                )
         if not isinstance(self.drop_consecutive_duplicates, bool):
             raise ConfigError(
                 "ReadOptions.drop_consecutive_duplicates must be true or false, "
-                f"got {self.drop_consecutive_duplicates!r}"
+                f"got {quote(self.drop_consecutive_duplicates)}"
             )
         for name in ("min_item_count", "min_sequence_length", "k_core"):
             _check_count(name, getattr(self, name))
         if self.bad_timestamps not in BAD_TIMESTAMPS:
             raise ConfigError(
                 f"ReadOptions.bad_timestamps must be one of {', '.join(BAD_TIMESTAMPS)}, "
-                f"got {self.bad_timestamps!r}"
+                f"got {quote(self.bad_timestamps)}"
             )
         refs = [v for v in (self.user_col, self.item_col, self.time_col) if v is not None]
         if len(refs) != len(set(refs)):
             raise ConfigError(
                 "ReadOptions: user_col, item_col and time_col must name different columns, got "
-                f"user_col={self.user_col!r}, item_col={self.item_col!r}, time_col={self.time_col!r}"
+                f"user_col={quote(self.user_col)}, item_col={quote(self.item_col)}, "
+                f"time_col={quote(self.time_col)}"
             )
 
     @property

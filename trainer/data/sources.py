@@ -77,7 +77,7 @@ def download_recbole_wheel(dest: Path) -> Path:
         )
     wheels = sorted(dest.glob("recbole-*.whl"))
     if not wheels:
-        raise DataError(f"ml-100k: pip reported success but left no recbole wheel in {dest}")
+        raise DataError("ml-100k: pip reported success but left no recbole wheel")
     return wheels[0]
 
 
@@ -90,7 +90,7 @@ def extract_ml100k(wheel: Path, target_dir: Path) -> Path:
     try:
         archive = zipfile.ZipFile(wheel)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"ml-100k: {wheel} is not a readable wheel ({exc})") from None
+        raise DataError(f"ml-100k: {wheel.name} is not a readable wheel ({type(exc).__name__})") from None
     staged: list[tuple[Path, Path]] = []
     try:
         with archive:
@@ -129,7 +129,6 @@ def resolve_dataset(name_or_path: str | Path, cache_dir: Path | None = None) -> 
     path = Path(name_or_path).expanduser()
     if not path.exists():
         raise DataError(
-            f"{name_or_path}: no such file, and not a known data set name "
-            f"(known: {', '.join(sorted(DATASETS))})"
+            f"{path.name}: no such file, and not a known data set name (known: {', '.join(sorted(DATASETS))})"
         )
     return path

@@ -36,8 +36,8 @@ def _check_read_options(read_options: Any) -> dict[str, Any]:
         )
     try:
         ReadOptions.from_dict(read_options)
-    except ConfigError as exc:
-        raise ApplicationError(str(exc), {"field": "read_options"}) from None
+    except ConfigError as exc:  # bounded: the message may quote what the client sent
+        raise ApplicationError(bound_message(str(exc)), {"field": "read_options"}) from None
     return dict(read_options)
 
 

@@ -162,3 +162,28 @@ def test_lists_carry_no_preview_and_stay_small_whatever_was_uploaded(
     assert detail.json()["preview"]["lines"][1].startswith("u0,") and len(detail.content) < 20_000
     client.login(username="alice", password="alice-password")
     assert len(client.get("/datasets/").content) < 50_000
+
+
+def test_read_options_echoes_are_bounded(api, media_root):
+    response = _post(api, "/api/v1/datasets", synthetic_log().encode(), "log.csv",
+                     read_options=json.dumps({"format": "x" * 100_000}))  # fmt: skip
+    assert response.status_code == 400 and "format must be one of" in response.json()["message"]
+    assert len(response.json()["message"]) <= MESSAGE_MAX_CHARS
+    response = _post(api, "/api/v1/datasets", synthetic_log().encode(), "log.csv",
+                     read_options=json.dumps({"user_col": "u" * 1000}))  # fmt: skip
+    assert response.status_code == 400 and "the limit is 256" in response.json()["message"]
+
+
+def test_a_job_on_a_log_too_small_fails_fast_without_a_server_path(
+    ready_dataset, tiny_config, media_root, django_capture_on_commit_callbacks
+):
+    from webapp.training.services import training_job_create, training_job_run
+
+    # A dataset parsed before the minimums existed: its events file holds two sequences of two events.
+    rows = "u1\ta\t1600000000\nu1\tb\t1600000001\nu2\tb\t1600000002\nu2\tc\t1600000003\n"
+    ready_dataset.events_path.write_text("user_id\titem_id\ttimestamp\n" + rows)
+    with django_capture_on_commit_callbacks():
+        job = training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=tiny_config)
+    done = training_job_run(job_id=job.pk)
+    assert done.status == "FAILED" and "too small to train and evaluate" in done.error, done.error
+    assert len(done.error) <= MESSAGE_MAX_CHARS and str(media_root) not in done.error
