@@ -71,6 +71,13 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, required: bool = Tru
     g.add_argument("--k-core", type=int, default=0, help="iterative k-core filter on items and sequences")
     g.add_argument("--min-item-count", type=int, default=0)
     g.add_argument("--min-length", type=int, default=0, help="drop sequences shorter than this")
+    g.add_argument(
+        "--bad-timestamps",
+        choices=("error", "drop"),
+        default="error",
+        help="events whose time is unreadable, before 1970, after 2100 or in another unit: "
+        "refuse the log (error) or drop them (drop)",
+    )
     g.add_argument("--split", default="leave_one_out", choices=SPLITS)
     g.add_argument("--test-data", help="sessions split: the test file paired with --data")
     g.add_argument("--test-share", type=float, default=0.1, help="time split: last share of events as test")
@@ -93,6 +100,7 @@ def _data_spec(args: argparse.Namespace) -> DataSpec:
         "k_core": args.k_core,
         "min_item_count": args.min_item_count,
         "min_sequence_length": args.min_length,
+        "bad_timestamps": args.bad_timestamps,
     }
     return DataSpec(
         path=args.data,

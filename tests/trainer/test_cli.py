@@ -132,3 +132,11 @@ def test_module_entry_point_runs():
         [sys.executable, "-m", "trainer", "--help"], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0 and "scenario" in proc.stdout
+
+
+def test_bad_timestamps_drop_reaches_the_reader(tmp_path, capsys):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"user,item,timestamp\nu1,a,-5\nu1,b,1600000000\nu1,c,1600000001\n")
+    # Dropped, the bad event leaves a log of two events: refused as too small, not for its time.
+    assert main(["train", "--data", str(path), "--bad-timestamps", "drop"]) == 2
+    assert "too small to train and evaluate (2 items, 1 sequence, 2 events)" in capsys.readouterr().err
