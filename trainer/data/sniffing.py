@@ -91,7 +91,7 @@ def sample_of(head: bytes, *, complete: bool, name: str) -> Sample:
     """The vetted :class:`Sample` of a file starting with ``head`` (``complete``: that is all of it)."""
     if head.startswith(PARQUET_MAGIC):
         return Sample(head=head, lines=[])
-    if not head.strip(b" \t\r\n\x00"):
+    if not head.strip():
         raise DataError(f"{name}: the file is empty (no events)")
     refuse_document(head, name, complete=complete)
     encoding = detect_encoding(head, complete=complete, name=name)
