@@ -98,6 +98,8 @@ def sample_of(head: bytes, *, complete: bool, name: str) -> Sample:
     if encoding not in ("utf-8", "latin-1"):
         log.info("%s: text encoding %s", name, label(encoding))
     text = decode_head(head, encoding, complete=complete)
+    if not complete:  # the sample ends inside a line: judging that half line would skew detection
+        text = text[: text.rfind("\n") + 1] or text
     lines = [ln for ln in text.lstrip("\ufeff").splitlines() if ln.strip()][:SAMPLE_LINES]
     if not lines:
         raise DataError(f"{name}: the file is empty (no events)")
