@@ -296,8 +296,9 @@ def test_messages_are_bounded_whatever_the_input(tmp_path):
 
 @pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
 def test_a_log_larger_than_the_sample_is_judged_on_whole_lines(tmp_path, codec):
-    # 400 lines of 520 bytes: the 64 KiB sample ends inside a line, which must not look ragged.
-    rows = "".join(f"u{n // 4}\ti{n % 7}\t{1_600_000_000 + n}\t{'x' * 500}\n" for n in range(400))
-    path = write(tmp_path, "wide.tsv", ("user\titem\ttimestamp\tnote\n" + rows).encode(codec))
+    # 400 lines of 520 bytes, a long note first: the 64 KiB sample ends inside a note, and that half
+    # line, without its TABs, made the file look like one sequence per line.
+    rows = "".join(f"{'x' * 500}\tu{n // 4}\ti{n % 7}\t{1_600_000_000 + n}\n" for n in range(400))
+    path = write(tmp_path, "wide.tsv", ("note\tuser\titem\ttimestamp\n" + rows).encode(codec))
     ds = load_dataset(path)
     assert len(ds.sequences) == 100 and len(ds.sequences.items) == 400
