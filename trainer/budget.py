@@ -57,12 +57,14 @@ GB = 1e9
 
 
 def bytes_words(n: float) -> str:
-    """A size as a person reads it: "850 MB", "1.2 GB" (decimal units)."""
+    """A size as a person reads it: "850 MB", "1.23 GB", "2.5 TB" (decimal units)."""
     if n < 1e6:
         return f"{n / 1e3:.0f} kB"
     if n < GB:
         return f"{n / 1e6:.0f} MB"
-    return f"{n / GB:.3g} GB"
+    if n < 1000 * GB:
+        return f"{n / GB:.3g} GB"
+    return f"{n / (1000 * GB):,.3g} TB"
 
 
 @dataclass(frozen=True)

@@ -73,14 +73,15 @@ class TimeLimitError(RuntimeError):
 
 
 def duration_words(seconds: float) -> str:
-    """A duration as a person reads it: "40 s", "25 min", "2 h", "1.5 h", "3 days"."""
+    """A duration as a person reads it: "40 s", "25 min", "2 h", "1.5 h", "3 days", "690 days"."""
     if seconds < 90:
         return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2g} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.2g} h"
-    return f"{seconds / 86400:.2g} days"
+    days = seconds / 86400
+    return f"{days:.2g} days" if days < 10 else f"{days:,.0f} days"
 
 
 @dataclass(frozen=True)

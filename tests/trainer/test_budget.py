@@ -107,12 +107,8 @@ def test_the_largest_part_names_the_settings_that_shrink_it():
     assert sampled.largest == "parameters" and "model_options.embedding_dim" in sampled.memory_advice()
     assert sampled.peak_bytes < full.peak_bytes
     assert full.summary().startswith("estimated peak memory ") and full.summary().endswith(("h", "days"))
-    assert [bytes_words(n) for n in (2_000, 850e6, 1.23e9, 26.5e9)] == [
-        "2 kB",
-        "850 MB",
-        "1.23 GB",
-        "26.5 GB",
-    ]
+    sizes = (2_000, 850e6, 1.23e9, 26.5e9, 2.53e12)
+    assert [bytes_words(n) for n in sizes] == ["2 kB", "850 MB", "1.23 GB", "26.5 GB", "2.53 TB"]
 
 
 def test_caps_the_config_sets_cap_the_time_estimate():

@@ -134,11 +134,13 @@ def test_a_limit_reached_before_any_stage_was_validated_is_an_error_not_a_model(
 
 
 def test_durations_read_as_a_person_says_them():
-    assert [duration_words(s) for s in (0.5, 40, 25 * 60, 2 * 3600, 5400, 3 * 86400)] == [
+    seconds = (0.5, 40, 25 * 60, 2 * 3600, 5400, 3 * 86400, 690 * 86400)
+    assert [duration_words(s) for s in seconds] == [
         "0.5 s",
         "40 s",
         "25 min",
         "2 h",
         "1.5 h",
         "3 days",
+        "690 days",
     ]

@@ -43,6 +43,7 @@ class TrainingJobOutputSerializer(serializers.ModelSerializer):
             "progress",
             "stages",
             "metrics",
+            "estimate",
             "error",
             "attempts",
             "heartbeat_at",

@@ -50,6 +50,11 @@ class TrainingJob(TimestampedModel):
     progress = models.JSONField(default=dict, blank=True)
     stages = models.JSONField(default=list, blank=True, help_text="per-stage depth, steps, timings, metrics")
     metrics = models.JSONField(null=True, blank=True, help_text="validation and test metrics of the result")
+    estimate = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="peak memory and time estimated when the job was accepted (trainer.budget)",
+    )
     error = models.TextField(blank=True)
     checkpoint_dir = models.CharField(max_length=500, blank=True, help_text="relative to MEDIA_ROOT")
     worker = models.CharField(max_length=200, blank=True, help_text="the Celery worker that claimed it")

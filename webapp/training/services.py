@@ -3,7 +3,8 @@
 The run is the trainer's :func:`trainer.schedule.run_schedule` with two callbacks: ``on_progress``
 writes progress to the job row, ``should_stop`` reads the row for a cancel request. Stage checkpoints
 go to the job's folder, so a run that was interrupted (killed worker, failure) continues after its
-last finished stage when the job is requeued.
+last finished stage when the job is requeued. What a job may ask for (its estimated cost, its owner's
+queued and running jobs, its wall time) is decided in :mod:`webapp.training.admission`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from trainer.devices import resolve_device
 from trainer.evaluation import evaluate, evaluate_popularity
 from trainer.export import ExportError, count_items, export_model
 from trainer.runs import DataSpec, prepare_split
-from trainer.schedule import ScheduleEvent, run_schedule
+from trainer.schedule import ScheduleEvent, TimeLimitError, run_schedule
 from trainer.transfer import remap_items
 from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError
@@ -41,6 +42,13 @@ from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
 from webapp.registry.promotion import promotion_judge, promotion_unscored
 from webapp.registry.services import model_version_activate, model_version_create
+from webapp.training.admission import (
+    training_job_admit,
+    training_job_wait_reason,
+    training_job_wall_limit_s,
+    training_jobs_queue_check,
+    training_jobs_wake,
+)
 from webapp.training.configs import JobConfig, job_config_build
 from webapp.training.models import TrainingJob, TrainingPoint
 
@@ -115,6 +123,8 @@ def training_job_create(
 
     With ``warm_start`` the run starts from ``base_version`` (default: the active version of the
     dataset or of the one it extends), stacked deeper, instead of from a fresh shallow model.
+    A job whose estimated memory or time is above the site's limits is refused (400), one beyond its
+    owner's queued jobs too (429); the estimate is stored on the job (see admission).
     """
     try:
         built = job_config_build(config if config is not None else {})
@@ -139,9 +149,11 @@ def training_job_create(
                 f"{base.model_name!r} and schedule.start_blocks {base.depth}",
                 {"field": "config", "base_version": base.pk},
             )
+    estimate = training_job_admit(config=built, dataset=dataset)
     with transaction.atomic():
+        training_jobs_queue_check(owner=owner)
         job = TrainingJob.objects.create(
-            owner=owner, dataset=dataset, config=built.to_dict(), base_version=base
+            owner=owner, dataset=dataset, config=built.to_dict(), base_version=base, estimate=estimate
         )
         job.checkpoint_dir = f"jobs/{job.pk}"
         job.save(update_fields=["checkpoint_dir"])
@@ -230,7 +242,8 @@ def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
     with transaction.atomic():
         locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == Status.PENDING:
-            return _set_status(locked, Status.CANCELLED, finished_at=timezone.now())
+            progress = {k: v for k, v in (locked.progress or {}).items() if k != "waiting"}
+            return _set_status(locked, Status.CANCELLED, finished_at=timezone.now(), progress=progress)
         if locked.status == Status.RUNNING:
             return _set_status(locked, Status.CANCEL_REQUESTED)
         if locked.status == Status.CANCEL_REQUESTED:
@@ -242,8 +255,15 @@ def training_job_resume(*, job: TrainingJob) -> TrainingJob:
     """Requeue a failed job, or a running one whose worker died (stale heartbeat).
 
     The run continues after its last finished stage. A stale job that was being cancelled ends
-    CANCELLED instead.
+    CANCELLED instead. A failed job is refused (429) when its owner has as many jobs queued as one
+    user may.
     """
+    return _requeue(job, limited=True)
+
+
+def _requeue(job: TrainingJob, *, limited: bool) -> TrainingJob:
+    """:func:`training_job_resume`; ``limited=False`` for jobs a dead worker left: they were queued and
+    running already, and putting them back in the queue must not depend on how full it is."""
     with transaction.atomic():
         locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status in (Status.RUNNING, Status.CANCEL_REQUESTED) and not locked.is_stale:
@@ -253,6 +273,8 @@ def training_job_resume(*, job: TrainingJob) -> TrainingJob:
             )
         if locked.status == Status.CANCEL_REQUESTED:
             return _set_status(locked, Status.CANCELLED, finished_at=timezone.now())
+        if limited and locked.status == Status.FAILED:
+            training_jobs_queue_check(owner=locked.owner)
         _set_status(locked, Status.PENDING, error="", worker="")
         _enqueue(locked)
         return locked
@@ -269,7 +291,7 @@ def training_jobs_requeue_orphaned(*, worker: str = "") -> list[int]:
             # This worker just started, so nothing of it is running that job any more.
             TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=None)
         try:
-            training_job_resume(job=job)
+            _requeue(job, limited=False)
         except ConflictError:
             continue
         logger.info("job #%d: requeued after its worker %s stopped", job.pk, job.worker or "?")
@@ -294,11 +316,24 @@ def training_jobs_reconcile() -> dict[str, list[int]]:
 
 
 def training_job_claim(*, job_id: int, worker: str = "") -> TrainingJob | None:
-    """PENDING → RUNNING in one locked transaction; None if the job is not pending (a redelivery)."""
+    """PENDING → RUNNING in one locked transaction; None if the job is not pending (a redelivery), or
+    if its owner runs as many jobs as one user may: it stays PENDING, its progress says why, and it
+    is sent again when one of them ends (or by the reconciler, which sends what waits too long)."""
     with transaction.atomic():
         job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != Status.PENDING:
             return None
+        progress = dict(job.progress or {})
+        reason = training_job_wait_reason(job=job)
+        if reason:
+            if progress.get("waiting") != reason:
+                job.progress = {**progress, "waiting": reason}
+            # Saved either way: updated_at is when it last waited, so the reconciler waits a whole
+            # period before it sends the job again.
+            job.save(update_fields=["progress", "updated_at"])
+            logger.info("job #%d: %s", job.pk, reason)
+            return None
+        progress.pop("waiting", None)
         now = timezone.now()
         return _set_status(
             job,
@@ -307,6 +342,7 @@ def training_job_claim(*, job_id: int, worker: str = "") -> TrainingJob | None:
             attempts=job.attempts + 1,
             heartbeat_at=now,
             started_at=job.started_at or now,
+            progress=progress,
         )
 
 
@@ -451,7 +487,13 @@ def _finish(job_id: int, lease: int, status: str, **fields: Any) -> TrainingJob:
             # From CANCEL_REQUESTED too: a run that finished before it noticed the cancel keeps its outcome.
             return _set_status(job, status, finished_at=timezone.now(), **fields)
 
-    return db_retry(write, what=f"job #{job_id} end")
+    finished = db_retry(write, what=f"job #{job_id} end")
+    try:  # a running place is free: the owner's next waiting job need not wait for the reconciler
+        with transaction.atomic():  # a savepoint: a failure here leaves a publishing transaction usable
+            training_jobs_wake(owner_id=finished.owner_id)
+    except Exception:  # the reconciler sends it anyway; the end of this run stands
+        logger.warning("job #%d: could not send the owner's next waiting job", job_id, exc_info=True)
+    return finished
 
 
 def _write(job_id: int, lease: int, **fields: Any) -> None:
@@ -526,12 +568,14 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         }
         _write(job.pk, lease, metrics=metrics)
 
+    # The run stops cleanly at its wall-time limit and keeps the best model so far (trainer.schedule).
+    schedule = dataclasses.replace(config.schedule, time_limit_s=training_job_wall_limit_s(config))
     result = run_schedule(
         config.model,
         config.model_config,
         split,
         train,
-        config.schedule,
+        schedule,
         on_progress=_Progress(job, lease),
         should_stop=_CancelCheck(job.pk, lease),
         checkpoint_dir=stages_dir,
@@ -549,6 +593,9 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     model = result.model  # the kept stage's: the best over all stages, or the last with keep: final
     kept = result.kept
     metrics["kept"] = {"stage": kept.stage + 1, "blocks": kept.blocks, "growth": result.growth}
+    if result.time_limited:  # the growth sentence says so: "stopped at the wall-time limit of 2 h; …"
+        metrics["kept"]["time_limited"] = True
+        logger.info("job #%d: %s", job.pk, result.growth)
     metrics["valid"] = evaluate(model, split.valid, **options).metrics
     metrics["test"] = evaluate(model, split.test, **options).metrics
     # Popularity on the same cases, computed the same way: the floor every served model must beat.
@@ -622,7 +669,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     """
     job = training_job_claim(job_id=job_id, worker=worker)
     if job is None:
-        logger.info("job #%s: not pending; nothing to run", job_id)
+        logger.info("job #%s: not claimed (not pending, or waiting for a running place)", job_id)
         return None
     lease = job.attempts
     logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", lease)
@@ -630,7 +677,15 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         try:
             with _Heartbeat(job.pk, lease, settings.STUDIO_HEARTBEAT_INTERVAL_S):
                 return _train_and_publish(job, lease)
-        except (JobError, ConfigError, DataError, CheckpointError, ExportError, ApplicationError) as exc:
+        except (
+            JobError,
+            ConfigError,
+            DataError,
+            CheckpointError,
+            ExportError,
+            ApplicationError,
+            TimeLimitError,  # the wall-time limit came before any stage was validated
+        ) as exc:
             message = getattr(exc, "message", None) or str(exc)
             logger.info("job #%d: failed: %s", job.pk, message)
             return _finish(job.pk, lease, Status.FAILED, error=message)
