@@ -186,7 +186,9 @@ def test_the_wall_time_limit_ends_the_run_keeping_the_best_model_so_far(ready_da
     growth = done.metrics["kept"]["growth"]
     assert growth.startswith("stopped at the wall-time limit of 3 s; kept the best model so far (stage ")
     assert done.metrics["kept"]["time_limited"] is True
-    assert done.stages[-1]["stopped_by"] == "time_limit"
+    # The stage training when the limit came was cut (on a very busy machine, the limit may come
+    # between stage 1 and 2: then no stage 2 started).
+    assert done.stages[-1]["stopped_by"] == "time_limit" or len(done.stages) == 1
     assert ModelVersion.objects.get(job=done).depth == done.metrics["kept"]["blocks"]
 
 
