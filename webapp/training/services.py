@@ -28,6 +28,7 @@ from django.utils import timezone
 from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from trainer.configs import ConfigError
 from trainer.data import DataError
+from trainer.data.messages import bound_message
 from trainer.devices import resolve_device
 from trainer.evaluation import evaluate, evaluate_popularity
 from trainer.export import ExportError, count_items, export_model
@@ -688,6 +689,8 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         ) as exc:
             message = getattr(exc, "message", None) or str(exc)
             logger.info("job #%d: failed: %s", job.pk, message)
+            # What the job page and the API show: short, and never a path of this server's storage.
+            message = bound_message(message.replace(str(settings.MEDIA_ROOT).rstrip("/") + "/", ""))
             return _finish(job.pk, lease, Status.FAILED, error=message)
         except SoftTimeLimitExceeded:
             limit = settings.STUDIO_TRAINING_TIME_LIMIT_S

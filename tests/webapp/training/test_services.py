@@ -191,6 +191,20 @@ def test_a_failed_run_records_the_reason_and_can_be_resumed(job):
     assert training_job_resume(job=done).status == Status.PENDING
 
 
+def test_a_failed_run_says_why_briefly_and_names_no_server_path(job, monkeypatch, settings):
+    from trainer.configs import ConfigError
+
+    where = f"{settings.MEDIA_ROOT}/datasets/{job.dataset.pk}/events.tsv"
+
+    def fail(*args, **kwargs):
+        raise ConfigError(f"{where}: " + "bad value; " * 5000)
+
+    monkeypatch.setattr(services, "_train_and_publish", fail)
+    done = training_job_run(job_id=job.pk)
+    assert done.status == Status.FAILED and done.error.startswith("datasets/")
+    assert len(done.error) <= 500 and str(settings.MEDIA_ROOT) not in done.error
+
+
 def test_retraining_on_an_increment_starts_from_the_deployed_model(
     job, upload, tiny_config, django_capture_on_commit_callbacks
 ):
