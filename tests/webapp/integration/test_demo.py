@@ -13,6 +13,7 @@ import pytest
 
 from tests.webapp.conftest import TINY_CONFIG
 from tests.webapp.integration.test_workers import SLICE_LINES, _free_port
+from webapp.core.management.commands.studio_demo import _alive
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -77,6 +78,7 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         pids = [int(p.read_text().split()[0]) for p in (tmp_path / "var" / "run").glob("*.pid")]
         stopped = _demo(env, "--stop")
     assert "stopped web" in stopped.stdout and "stopped worker-gpu" in stopped.stdout
-    assert len(pids) == 3 and not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    left = [pid for pid in pids if _alive(pid)]
+    assert len(pids) == 3 and not left, stopped.stdout
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

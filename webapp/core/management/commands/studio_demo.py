@@ -273,10 +273,14 @@ class Command(BaseCommand):
             (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
         deadline = time.monotonic() + timeout
         for name, pid in groups.items():
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if Path(f"/proc/{pid}").exists():
+            if _alive(pid):
+                self.stdout.write(f"{name} (pid {pid}) did not stop within {timeout:.0f} s: killing it")
                 os.killpg(pid, signal.SIGKILL)
+                killed = time.monotonic() + 10  # a kill is delivered at once, but exiting takes a moment
+                while _alive(pid) and time.monotonic() < killed:
+                    time.sleep(0.1)
             self.stdout.write(f"stopped {name} (pid {pid})")
 
     def wait_for_health(self, timeout: float = 120) -> None:
