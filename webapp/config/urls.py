@@ -27,3 +27,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("webapp.dashboard.urls")),
 ]
+
+# JSON under /api/, the dashboard's styled pages elsewhere (webapp.core.error_pages).
+handler403 = "webapp.core.error_pages.permission_denied"
+handler404 = "webapp.core.error_pages.page_not_found"
+handler500 = "webapp.core.error_pages.server_error"

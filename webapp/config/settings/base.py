@@ -104,6 +104,9 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
 
+# A stale form's CSRF refusal as the dashboard's styled 403 page (JSON under /api/).
+CSRF_FAILURE_VIEW = "webapp.core.error_pages.csrf_failure"
+
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
