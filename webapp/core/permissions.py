@@ -46,9 +46,14 @@ def visible_to(queryset: QuerySet, *, user: Any, owner: str = "owner") -> QueryS
     return queryset.filter(**{owner: user})
 
 
+def may_change(model: type[Model], *, user: Any, owner_id: Any) -> bool:
+    """Whether ``user`` may act on an object of ``model`` owned by ``owner_id`` (pages offer only these)."""
+    return owner_id == user.pk or may_act_on_all(user, model, CHANGE)
+
+
 def ensure_may_change(model: type[Model], *, user: Any, owner_id: Any, label: str) -> None:
     """Raise :class:`PermissionDeniedError` unless ``user`` is the owner or may change any ``model``."""
-    if owner_id == user.pk or may_act_on_all(user, model, CHANGE):
+    if may_change(model, user=user, owner_id=owner_id):
         return
     permission = permission_name(model, CHANGE)
     raise PermissionDeniedError(

@@ -24,6 +24,13 @@ from webapp.core.permissions import CHANGE
 from webapp.dashboard import presets
 from webapp.dashboard.decorators import not_found_as_404
 from webapp.dashboard.forms import TryForm
+from webapp.dashboard.offers import (
+    dataset_offers,
+    dataset_rollback_target,
+    datasets_to_append_to,
+    job_may_cancel,
+    version_offers,
+)
 from webapp.dashboard.selectors import (
     FINAL_METRICS,
     STAGE_METRICS,
@@ -39,7 +46,6 @@ from webapp.dashboard.selectors import (
     overview_counts,
     versions_by_dataset,
 )
-from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_get, dataset_list
 from webapp.datasets.services import dataset_create, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
@@ -83,7 +89,7 @@ def datasets(request: HttpRequest) -> HttpResponse:
     rows = list(dataset_list(user=request.user).defer("preview")[:LIST_LIMIT])  # the table shows none
     context = {
         "datasets": rows,
-        "parents": [d for d in rows if d.status == Dataset.Status.READY],
+        "parents": datasets_to_append_to(user=request.user, datasets=rows),
         "parsing": datasets_any_parsing(rows),
     }
     return render(request, "dashboard/datasets.html", _page(context, "datasets"))
@@ -100,8 +106,9 @@ def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
     context = {
         "dataset": item,
         "increments": dataset_increments(user=user, dataset=item),
-        "versions": versions,
+        "version_rows": _version_rows(user, versions),
         "active_version": next((v for v in versions if v.is_active), None),
+        "offers": dataset_offers(user=user, dataset=item),
         "histogram": (item.stats or {}).get("length_histogram") or [],
         "presets": presets.preset_choices(),
         "default_preset": presets.DEFAULT_PRESET,
@@ -140,7 +147,7 @@ def jobs_table(request: HttpRequest) -> HttpResponse:
 def job(request: HttpRequest, job_id: int) -> HttpResponse:
     item = training_job_get(user=request.user, job_id=job_id)
     context = {
-        **_job_summary_context(item),
+        **_job_summary_context(item, request.user),
         "run_percent": job_run_percent(item),
         "curve_url": reverse("api:job-curve", args=[item.pk]),
         "summary_url": reverse("dashboard:job-summary", args=[item.pk]),
@@ -155,7 +162,7 @@ def job(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_summary(request: HttpRequest, job_id: int) -> HttpResponse:
     """The job page's parts that change at stage ends and when the run finishes (fetched by its script)."""
     item = training_job_get(user=request.user, job_id=job_id)
-    return render(request, "dashboard/_job_summary.html", _job_summary_context(item))
+    return render(request, "dashboard/_job_summary.html", _job_summary_context(item, request.user))
 
 
 @login_required
@@ -192,7 +199,13 @@ def compare(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def versions(request: HttpRequest) -> HttpResponse:
-    context = {"groups": versions_by_dataset(user=request.user)}
+    user = request.user
+    context = {
+        "groups": [
+            (dataset, _version_rows(user, rows), dataset_rollback_target(user=user, dataset=dataset))
+            for dataset, rows in versions_by_dataset(user=user)
+        ]
+    }
     return render(request, "dashboard/versions.html", _page(context, "versions"))
 
 
@@ -261,7 +274,12 @@ def _jobs_table_context(rows: Any, url: str) -> dict[str, Any]:
     }
 
 
-def _job_summary_context(job: Any) -> dict[str, Any]:
+def _version_rows(user: Any, versions: list[Any]) -> list[tuple[Any, Any]]:
+    """A versions table's rows: each version with the actions its row offers ``user``."""
+    return [(v, version_offers(user=user, version=v)) for v in versions]
+
+
+def _job_summary_context(job: Any, user: Any) -> dict[str, Any]:
     partner = comparison_partner(job)
     return {
         "job": job,
@@ -271,6 +289,7 @@ def _job_summary_context(job: Any) -> dict[str, Any]:
         "version": getattr(job, "version", None),
         "partner": partner,
         "active": job.status in job.ACTIVE,
+        "may_cancel": job_may_cancel(user=user, job=job),
     }
 
 

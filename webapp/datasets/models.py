@@ -71,3 +71,8 @@ class Dataset(TimestampedModel):
 
     def can_transition(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.Status(self.status), set())
+
+    @property
+    def is_ready(self) -> bool:
+        """Parsed without error: the only state that trains and takes increments."""
+        return self.status == self.Status.READY

@@ -74,7 +74,7 @@ def dataset_create(
     ``parent`` makes this an increment: its events are appended to the parent's, and the parent's
     read options apply unless ``read_options`` are given.
     """
-    if parent is not None and parent.status != Dataset.Status.READY:
+    if parent is not None and not parent.is_ready:
         raise ConflictError(
             f"dataset #{parent.pk} is {parent.get_status_display()}; only a ready one takes increments",
             {"parent": parent.pk, "status": parent.status},
@@ -127,21 +127,24 @@ def _refuse_documents(upload: UploadedFile, filename: str) -> None:
         raise ApplicationError(str(exc), {"field": "file"}) from None
 
 
+def dataset_parse_retry_check(*, dataset: Dataset) -> None:
+    """Raise the :class:`ConflictError` a re-parse of ``dataset`` would meet now (pages offer it only
+    when this passes): one parsing already, or one whose jobs still read its events."""
+    if not dataset.can_transition(Dataset.Status.PENDING):
+        raise ConflictError(
+            f"dataset #{dataset.pk} is {dataset.get_status_display()}; wait until parsing ends",
+            {"status": dataset.status},
+        )
+    if dataset.is_ready and dataset.training_jobs.filter(status__in=TrainingJob.ACTIVE).exists():
+        raise ConflictError(f"dataset #{dataset.pk} has training jobs in progress; re-parse it later")
+
+
 def dataset_parse_retry(*, dataset: Dataset, read_options: dict[str, Any] | None = None) -> Dataset:
     """Parse again, with a new mapping if given; the uploaded file is kept from the first attempt."""
     options = _check_read_options(read_options) if read_options is not None else dataset.read_options
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        if not locked.can_transition(Dataset.Status.PENDING):
-            raise ConflictError(
-                f"dataset #{locked.pk} is {locked.get_status_display()}; wait until parsing ends",
-                {"status": locked.status},
-            )
-        if (
-            locked.status == Dataset.Status.READY
-            and locked.training_jobs.filter(status__in=TrainingJob.ACTIVE).exists()
-        ):
-            raise ConflictError(f"dataset #{locked.pk} has training jobs in progress; re-parse it later")
+        dataset_parse_retry_check(dataset=locked)
         locked.read_options = options
         locked.status = Dataset.Status.PENDING
         locked.error = ""

@@ -61,6 +61,16 @@ def model_version_active(*, user: Any, dataset_id: int) -> ModelVersion:
     )
 
 
+def model_version_previous(*, dataset: Dataset) -> ModelVersion | None:
+    """The version a rollback of ``dataset`` re-activates: the one that served most recently before
+    the current one (None when nothing else ever served)."""
+    return (
+        ModelVersion.objects.filter(dataset=dataset, is_active=False, activated_at__isnull=False)
+        .order_by("-activated_at")
+        .first()
+    )
+
+
 def dataset_versions_to_change(*, user: Any, dataset_id: Any) -> Dataset:
     """A dataset whose serving version ``user`` may switch (a rollback activates a version, so it needs
     what activating needs: owning the dataset, or ``registry.change_modelversion``)."""

@@ -14,6 +14,7 @@ from serving.errors import ArtifactError
 from webapp.core.exceptions import ConflictError
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
+from webapp.registry.selectors import model_version_previous
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +98,7 @@ def model_version_activate(*, version: ModelVersion, override: bool = False, by:
 
 def model_version_rollback(*, dataset: Dataset, by: Any = None) -> ModelVersion:
     """Activate the version that was active before the current one."""
-    previous = (
-        ModelVersion.objects.filter(dataset=dataset, is_active=False, activated_at__isnull=False)
-        .order_by("-activated_at")
-        .first()
-    )
+    previous = model_version_previous(dataset=dataset)
     if previous is None:
         raise ConflictError(
             f"dataset #{dataset.pk} has no previously active version to roll back to", {"dataset": dataset.pk}

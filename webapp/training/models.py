@@ -73,6 +73,12 @@ class TrainingJob(TimestampedModel):
         return status in self.TRANSITIONS[self.Status(self.status)]
 
     @property
+    def is_cancellable(self) -> bool:
+        """Whether a cancel changes anything: a queued job ends at once, a running one is asked to stop
+        (``training_job_cancel``; one already being cancelled is left as it is)."""
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    @property
     def checkpoint_path(self) -> Path:
         return Path(settings.MEDIA_ROOT) / self.checkpoint_dir
 

@@ -117,6 +117,14 @@ def _warm_start_version(dataset: Dataset) -> ModelVersion | None:
     return None
 
 
+def _ensure_ready(dataset: Dataset) -> None:
+    if not dataset.is_ready:
+        raise ConflictError(
+            f"dataset #{dataset.pk} is {dataset.get_status_display()}; train on a ready one",
+            {"dataset": dataset.pk, "status": dataset.status},
+        )
+
+
 def training_job_create(
     *, owner: Any, dataset: Dataset, config: Any, base_version: ModelVersion | None = None
 ) -> TrainingJob:
@@ -131,11 +139,7 @@ def training_job_create(
         built = job_config_build(config if config is not None else {})
     except ConfigError as exc:
         raise ApplicationError(str(exc), {"field": "config"}) from None
-    if dataset.status != Dataset.Status.READY:
-        raise ConflictError(
-            f"dataset #{dataset.pk} is {dataset.get_status_display()}; train on a ready one",
-            {"dataset": dataset.pk, "status": dataset.status},
-        )
+    _ensure_ready(dataset)
     base = None
     if built.warm_start:
         base = base_version or _warm_start_version(dataset)
@@ -181,25 +185,7 @@ def training_job_retrain(
     with the base job's training settings. The job belongs to the dataset's owner; ``owner`` is
     who asked (an admin may retrain a user's dataset), for the log.
     """
-    if (dataset is None) == (version is None):
-        raise ApplicationError("retrain from a dataset or from a version (one of the two)")
-    if version is None:
-        version = _warm_start_version(dataset)
-        if version is None:
-            raise ConflictError(
-                f"dataset #{dataset.pk} has no active version to retrain from: train one first",
-                {"dataset": dataset.pk},
-            )
-    if not version.checkpoint_file:
-        raise ConflictError(
-            f"{version.label} has no PyTorch checkpoint to stack from", {"version": version.pk}
-        )
-    target = _newest_data(dataset if dataset is not None else version.dataset)
-    if version.dataset not in _lineage(target):
-        raise ApplicationError(
-            f"dataset #{target.pk} does not extend {version.label}'s dataset #{version.dataset_id}",
-            {"dataset": target.pk, "version": version.pk},
-        )
+    version, target = training_job_retrain_source(dataset=dataset, version=version)
     config = dict(version.job.config) if version.job is not None else {"model": version.model_name}
     schedule = dict(config.get("schedule") or {})
     ceiling = max(2 * version.depth, int(schedule.get("final_blocks") or 0))
@@ -222,6 +208,35 @@ def training_job_retrain(
         owner or "?",
     )
     return job
+
+
+def training_job_retrain_source(
+    *, dataset: Dataset | None = None, version: ModelVersion | None = None
+) -> tuple[ModelVersion, Dataset]:
+    """The version a retrain would stack and the dataset it would train on (see
+    :func:`training_job_retrain`), or the :class:`ConflictError` it would meet: nothing serving yet,
+    no checkpoint to stack from, data not ready. Pages offer a retrain only when this passes."""
+    if (dataset is None) == (version is None):
+        raise ApplicationError("retrain from a dataset or from a version (one of the two)")
+    if version is None:
+        version = _warm_start_version(dataset)
+        if version is None:
+            raise ConflictError(
+                f"dataset #{dataset.pk} has no active version to retrain from: train one first",
+                {"dataset": dataset.pk},
+            )
+    if not version.checkpoint_file:
+        raise ConflictError(
+            f"{version.label} has no PyTorch checkpoint to stack from", {"version": version.pk}
+        )
+    target = _newest_data(dataset if dataset is not None else version.dataset)
+    if version.dataset not in _lineage(target):
+        raise ApplicationError(
+            f"dataset #{target.pk} does not extend {version.label}'s dataset #{version.dataset_id}",
+            {"dataset": target.pk, "version": version.pk},
+        )
+    _ensure_ready(target)
+    return version, target
 
 
 def _set_status(job: TrainingJob, status: str, **fields: Any) -> TrainingJob:

@@ -254,7 +254,8 @@ def test_upload_train_cancel_activate_from_the_pages(
 
 
 def test_the_dataset_page_shows_stats_preview_and_forms(browser, ready_dataset, make_version, make_job):
-    make_version(ready_dataset, active=True)
+    version = make_version(ready_dataset, active=True)
+    ModelVersion.objects.filter(pk=version.pk).update(checkpoint_file="checkpoints/final.pt")  # to retrain
     make_job(ready_dataset)
     response = browser.get(f"/datasets/{ready_dataset.pk}/")
     html = response.content.decode()
@@ -510,11 +511,16 @@ def test_versions_page_activates_and_rolls_back(browser, ready_dataset, make_ver
     first = make_version(ready_dataset, active=True)
     second = make_version(ready_dataset)
     html = browser.get("/versions/").content.decode()
-    for version in (first, second):
-        row = re.search(rf'<tr id="v-{version.pk}"[^>]*data-version="{version.label}".*?</tr>', html, re.S)
-        assert row and 'class="activate"' in row.group(0)
+    rows = {
+        version: re.search(rf'<tr id="v-{version.pk}"[^>]*data-version="{version.label}".*?</tr>', html, re.S)
+        for version in (first, second)
+    }
+    assert 'class="activate"' not in rows[first].group(0)  # it serves already
+    assert 'class="activate"' in rows[second].group(0)
+    assert 'class="rollback"' not in html  # nothing served before the first version
     response = browser.post(f"/versions/{second.pk}/activate", {"next": "/versions/"}, follow=True)
     assert "version activated" in _messages(response) and response.redirect_chain[-1][0] == "/versions/"
+    assert f'class="rollback" type="submit" title="re-activate {first.label}' in response.content.decode()
     response = browser.post(f"/datasets/{ready_dataset.pk}/rollback", {"next": "/versions/"}, follow=True)
     assert any("rolled back" in m for m in _messages(response))
     first.refresh_from_db()

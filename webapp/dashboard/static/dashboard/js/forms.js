@@ -1,7 +1,9 @@
 /* Small conveniences on the dashboard's forms; every form also works without them.
  *  - the training preset select shows the preset's JSON in the text box, and editing the JSON
  *    switches the select to "custom" (what the server then trains with);
- *  - example histories on the try-it page fill the history box.
+ *  - example histories on the try-it page fill the history box;
+ *  - a form with data-confirm="…" (cancel a job, activate a version, roll back) asks first, in the
+ *    attribute's words; without the script the action still posts, and the page says what it did.
  */
 (function () {
   "use strict";
@@ -26,6 +28,11 @@
     const parts = presetParts(event.target);
     if (!parts || event.target !== parts.box) return;
     if (parts.box.value !== parts.configs[parts.select.value]) parts.select.value = "custom";
+  });
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 
   document.addEventListener("click", (event) => {

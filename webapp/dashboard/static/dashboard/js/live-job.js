@@ -98,6 +98,12 @@
     return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
   }
 
+  // A count with thousands separators, as the page's template writes it (studio's ``thousands``).
+  function count(value) {
+    const n = typeof value === "number" ? value : NaN;
+    return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–";
+  }
+
   // Same arithmetic as webapp.dashboard.selectors.job_run_percent.
   function runPercent(job) {
     if (job.status === "SUCCEEDED") return 100;
@@ -118,7 +124,7 @@
     if (p.planned_steps) {
       stageBar.max = p.planned_steps;
       stageBar.value = Math.min(p.step || 0, p.planned_steps);
-      text("stage-steps", `step ${p.step || 0} of ${p.planned_steps}`);
+      text("stage-steps", `step ${count(p.step || 0)} of ${count(p.planned_steps)}`);
     }
     const percent = runPercent(job);
     runBar.value = percent;
@@ -126,13 +132,13 @@
     text("stage-number", p.stage || "–");
     text("stage-count", p.stages || "–");
     text("fact-blocks", p.blocks || "–");
-    text("fact-epoch", p.stage ? p.epoch : "–");
+    text("fact-epoch", p.stage ? count(p.epoch) : "–");
     text("fact-loss", fixed(p.loss, 4));
     text("fact-eta", job.finished ? "–" : duration(p.stage_eta_s));
     text("fact-elapsed", duration(p.elapsed_s));
     text("fact-mrr", fixed((p.metrics || {})["mrr@5"], 4));
     text("fact-ndcg", fixed((p.metrics || {})["ndcg@10"], 4));
-    text("fact-speed", fixed(p.positions_per_s, 0));
+    text("fact-speed", count(p.positions_per_s));
   }
 
   function refreshSummary() {
