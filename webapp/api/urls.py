@@ -20,6 +20,7 @@ urlpatterns = [
         datasets.DatasetIncrementApi.as_view(),
         name="dataset-increment",
     ),
+    path("datasets/<int:dataset_id>/items", datasets.DatasetItemTitlesApi.as_view(), name="dataset-items"),
     path(
         "datasets/<int:dataset_id>/rollback", registry.DatasetRollbackApi.as_view(), name="dataset-rollback"
     ),
@@ -36,6 +37,11 @@ urlpatterns = [
         "versions/<int:version_id>/activate",
         registry.ModelVersionActivateApi.as_view(),
         name="version-activate",
+    ),
+    path(
+        "versions/<int:version_id>/files/<str:name>",
+        registry.ModelVersionFileApi.as_view(),
+        name="version-file",
     ),
     path("recommend", registry.RecommendApi.as_view(), name="recommend"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),

@@ -7,11 +7,13 @@ Everything here builds on the domain selectors, so a user sees exactly what the 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
 
+from serving.artifact import METADATA_FILE
 from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_list
 from webapp.registry.models import ModelVersion
@@ -79,14 +81,23 @@ def versions_by_dataset(*, user: Any) -> list[tuple[Dataset, list[ModelVersion]]
     ]
 
 
-def dataset_example_histories(dataset: Dataset, *, limit: int = 4) -> list[dict[str, Any]]:
-    """Histories to click on the try-it page: the preview's events grouped by user, in log order."""
+def dataset_example_histories(
+    dataset: Dataset, *, limit: int = 4, titles: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Histories to click on the try-it page: the preview's events grouped by user, in log order,
+    with the items' ``titles`` (raw id → title) where the dataset has them."""
     events = (dataset.preview or {}).get("events") or []
     histories: dict[str, list[str]] = {}
     for event in events:
         histories.setdefault(str(event["user"]), []).append(str(event["item"]))
+    titles = titles or {}
     return [
-        {"user": user, "items": items, "text": " ".join(items)}
+        {
+            "user": user,
+            "items": items,
+            "text": " ".join(items),
+            "titles": [titles[i] for i in items if i in titles],
+        }
         for user, items in list(histories.items())[:limit]
     ]
 
@@ -163,3 +174,51 @@ def job_run_percent(job: TrainingJob) -> float:
     planned = progress.get("planned_steps") or 0
     within = min(1.0, (progress.get("step") or 0) / planned) if planned else 0.0
     return round(min(100.0, 100.0 * (stage - 1 + within) / stages), 1)
+
+
+# The training settings a version page lists (the rest stay in metadata.json).
+CARD_TRAIN_KEYS = ("epochs", "batch_size", "max_len", "lr", "optimizer", "loss", "patience", "metric", "seed")
+
+
+def version_card(version: ModelVersion) -> dict[str, Any]:
+    """What the version page shows of the artifact's ``metadata.json``: the model's configuration and
+    size, the key training settings, the graph's limits. ``error`` says when the file cannot be read."""
+    try:
+        meta = json.loads((version.artifact_path / METADATA_FILE).read_text(encoding="utf-8"))
+        model, graph = meta["model"], meta["graph"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"error": f"{METADATA_FILE} of this version cannot be read"}
+    train = meta.get("train_config") or {}
+
+    def shown(value: Any) -> str:
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return {
+        "model": [(k, shown(v)) for k, v in (model.get("config") or {}).items() if not isinstance(v, dict)],
+        "parameters": model.get("parameters"),
+        "items": (meta.get("vocabulary") or {}).get("size"),
+        "train": [(k, shown(train[k])) for k in CARD_TRAIN_KEYS if k in train],
+        "max_len": graph.get("max_len"),
+        "max_k": graph.get("max_k"),
+        "precision": graph.get("precision"),
+        "opset": graph.get("opset"),
+        "sha256": {graph.get("file"): graph.get("sha256")},
+        "exported_at": meta.get("created_at"),
+    }
+
+
+def version_metric_rows(version: ModelVersion) -> list[tuple[str, dict[str, float], bool]]:
+    """The version page's metrics table: (what, metrics, is a baseline), the model's own rows first."""
+    metrics = version.metrics or {}
+    popularity = metrics.get("popularity") or {}
+    serving = metrics.get("serving") or {}
+    previous = metrics.get("previous") or {}
+    rows = [
+        ("validation", metrics.get("valid"), False),
+        ("test", metrics.get("test"), False),
+        ("validation, most popular items", popularity.get("valid"), True),
+        ("test, most popular items", popularity.get("test"), True),
+        (f"validation, {serving.get('version')} (serving when this was judged)", serving.get("valid"), True),
+        (f"test, {previous.get('version')} before this retrain", previous.get("test"), True),
+    ]
+    return [(name, values, baseline) for name, values, baseline in rows if values]

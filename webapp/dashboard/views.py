@@ -13,13 +13,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.core.exceptions import ApplicationError, NotFoundError
+from webapp.core.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 from webapp.core.permissions import CHANGE
 from webapp.dashboard import presets
 from webapp.dashboard.decorators import not_found_as_404
@@ -44,19 +45,25 @@ from webapp.dashboard.selectors import (
     jobs_any_active,
     jobs_finished,
     overview_counts,
+    version_card,
+    version_metric_rows,
     versions_by_dataset,
 )
-from webapp.datasets.selectors import dataset_get, dataset_list
-from webapp.datasets.services import dataset_create, dataset_parse_retry
+from webapp.datasets.item_titles import item_titles_sentence
+from webapp.datasets.selectors import dataset_get, dataset_item_titles, dataset_list
+from webapp.datasets.services import dataset_create, dataset_item_titles_set, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
 from webapp.registry.selectors import (
     dataset_versions_to_change,
     model_version_active,
+    model_version_file,
+    model_version_files,
     model_version_get,
     model_version_list,
+    model_version_may_change,
 )
 from webapp.registry.services import model_version_activate, model_version_rollback
-from webapp.registry.serving import serving_recommend
+from webapp.registry.serving import serving_limits, serving_recommend
 from webapp.training.comparison import comparison_partner, job_comparison
 from webapp.training.selectors import training_job_get, training_job_list
 from webapp.training.services import training_job_cancel, training_job_create, training_job_retrain
@@ -210,46 +217,96 @@ def versions(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 @not_found_as_404
 def try_it(request: HttpRequest) -> HttpResponse:
-    """Recommendations for a typed history from a dataset's active version (a GET form: shareable links)."""
+    """Recommendations for a typed history from a dataset's active version.
+
+    ``GET ?dataset=`` picks the dataset (a link to share); the history is POSTed, so it may be as long
+    as a person can paste. The page says how much of it the model reads, shows the items' titles where
+    the dataset has them, and keeps what was typed beside any error.
+    """
     user = request.user
     choices = datasets_with_active_version(user=user)
-    asked = request.GET.get("dataset")
+    data = request.POST if request.method == "POST" else None
+    asked = (data if data is not None else request.GET).get("dataset")
     if asked and not any(str(d.pk) == asked for d in choices):
         # another user's dataset is a 404; one of the user's without a serving version says so below
         choices.append(dataset_get(user=user, dataset_id=asked))
-    submitted = "history" in request.GET
-    form = TryForm(
-        request.GET if submitted else None,
-        datasets=choices,
-        initial={"dataset": asked or (choices[0].pk if choices else None)},
-    )
-    selected = next((d for d in choices if str(d.pk) == str(form["dataset"].value())), None)
-    version, result, error = None, None, ""
+    selected = next((d for d in choices if str(d.pk) == asked), None) if asked else None
+    selected = selected or (choices[0] if choices else None)
+    version, limits, result, error = None, None, None, ""
     if selected is not None:
         try:
             version = model_version_active(user=user, dataset_id=selected.pk)
-            if submitted and form.is_valid():
-                data = form.cleaned_data
-                result = serving_recommend(
-                    version=version, history=data["history"], k=data["k"], exclude_seen=data["exclude_seen"]
-                )
+            limits = serving_limits(version=version)
         except NotFoundError:
             raise
         except ApplicationError as exc:
             error = exc.message
+    form = TryForm(
+        data if limits is not None else None,
+        datasets=choices,
+        max_k=limits.max_k if limits else None,
+        max_len=limits.max_len if limits else None,
+        initial={"dataset": selected.pk if selected else None},
+    )
+    if form.is_bound and form.is_valid():
+        values = form.cleaned_data
+        try:
+            result = serving_recommend(
+                version=version, history=values["history"], k=values["k"], exclude_seen=values["exclude_seen"]
+            )
+        except ApplicationError as exc:
+            form.add_error("k" if "max_k" in exc.extra else None, exc.message)
+    titles = dataset_item_titles(selected) if selected is not None else {}
     context = {
         "form": form,
+        "choices": choices,
         "selected": selected,
         "version": version,
+        "limits": limits,
         "result": result,
         "error": error,
-        "rows": list(zip(result.items, result.scores, strict=True)) if result else [],
-        "examples": dataset_example_histories(selected) if selected is not None else [],
+        "titles": bool(titles),
+        "rows": [(i, titles.get(i, ""), s) for i, s in zip(result.items, result.scores, strict=True)]
+        if result
+        else [],
+        "dropped": ", ".join(result.dropped) if result else "",
+        "examples": dataset_example_histories(selected, titles=titles) if selected is not None else [],
     }
     return render(request, "dashboard/try.html", _page(context, "try"))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def version(request: HttpRequest, version_id: int) -> HttpResponse:
+    """A version's model card: where it came from, how it was trained, how it scored, why it serves or
+    not, and (for whoever may act on it) its files to download."""
+    user = request.user
+    item = model_version_get(user=user, version_id=version_id)
+    context = {
+        "version": item,
+        "card": version_card(item),
+        "metric_rows": version_metric_rows(item),
+        "final_metrics": FINAL_METRICS,
+        "files": model_version_files(version=item),
+        "may_change": model_version_may_change(user=user, version=item),
+    }
+    return render(request, "dashboard/version.html", _page(context, "versions"))
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def version_file(request: HttpRequest, version_id: int, name: str) -> FileResponse:
+    """A file of a version's artifact folder, streamed; 403 for one who may only read the version."""
+    try:
+        file = model_version_file(user=request.user, version_id=version_id, name=name)
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from None
+    return FileResponse(file.path.open("rb"), as_attachment=True, filename=file.name)
 
 
 def _page(context: dict[str, Any], name: str) -> dict[str, Any]:
@@ -382,6 +439,24 @@ def dataset_rollback(request: HttpRequest, dataset_id: int) -> HttpResponse:
         )
 
     return _action(request, run, "rolled back to the version that was active before", "dashboard:versions")
+
+
+@login_required
+@require_POST
+def dataset_items(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Item titles for a dataset (a CSV/TSV of item id and title); the message says what was stored."""
+    try:
+        item = dataset_get(user=request.user, dataset_id=dataset_id, action=CHANGE)
+        if upload_too_large(request):
+            raise ApplicationError("the file is larger than the upload limit")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApplicationError("choose a file of item titles")
+        summary = dataset_item_titles_set(dataset=item, upload=upload)
+        messages.success(request, item_titles_sentence(summary, (item.stats or {}).get("n_items")))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(_back(request, "dashboard:datasets"))
 
 
 @login_required

@@ -1,4 +1,5 @@
-"""Dataset endpoints: upload, list, detail, retry the parse with a new mapping, append an increment."""
+"""Dataset endpoints: upload, list, detail, retry the parse with a new mapping, append an increment,
+upload item titles."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from webapp.core.exceptions import PayloadTooLargeError
 from webapp.core.permissions import CHANGE
 from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_get, dataset_list
-from webapp.datasets.services import dataset_create, dataset_parse_retry
+from webapp.datasets.services import dataset_create, dataset_item_titles_set, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
 
 
@@ -38,6 +39,7 @@ class DatasetOutputSerializer(serializers.ModelSerializer):
             "read_options",
             "stats",
             "preview",
+            "item_titles",
             "created_at",
             "parsed_at",
         )
@@ -142,3 +144,33 @@ class DatasetIncrementApi(APIView):
             parent=parent,
         )
         return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DatasetItemTitlesApi(APIView):
+    parser_classes = (MultiPartParser, FormParser)
+
+    class DatasetItemTitlesInputSerializer(serializers.Serializer):
+        file = serializers.FileField(
+            help_text="CSV or TSV: item id, title (header optional; with a header, the column named "
+            "title is used, so a RecBole .item file works as it is)"
+        )
+
+    class DatasetItemTitlesOutputSerializer(serializers.Serializer):
+        titles = serializers.IntegerField(help_text="items of the dataset that now have a title")
+        rows = serializers.IntegerField()
+        unknown = serializers.IntegerField(help_text="rows whose id is no item of this dataset (left out)")
+        cut = serializers.IntegerField(help_text="titles cut at 200 characters")
+        duplicates = serializers.IntegerField()
+        empty = serializers.IntegerField()
+        source = serializers.CharField()
+
+    @extend_schema(request=DatasetItemTitlesInputSerializer, responses=DatasetItemTitlesOutputSerializer)
+    def post(self, request: Request, dataset_id: int) -> Response:
+        """Upload item titles for a ready dataset (replacing earlier ones); try-it shows them."""
+        dataset = dataset_get(user=request.user, dataset_id=dataset_id, action=CHANGE)
+        if upload_too_large(request._request):
+            raise PayloadTooLargeError("the file is larger than the upload limit")
+        serializer = self.DatasetItemTitlesInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        summary = dataset_item_titles_set(dataset=dataset, upload=serializer.validated_data["file"])
+        return Response(self.DatasetItemTitlesOutputSerializer(summary).data)

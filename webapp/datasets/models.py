@@ -54,6 +54,9 @@ class Dataset(TimestampedModel):
     # training and increments read this, whatever the upload's format was.
     events_file = models.CharField(max_length=500, blank=True)
     parsed_at = models.DateTimeField(null=True, blank=True)
+    # Optional item titles a user uploaded (webapp.datasets.item_titles): the stored file (relative to
+    # MEDIA_ROOT, beside the events), the upload's name and what was read; null without titles.
+    item_titles = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -68,6 +71,11 @@ class Dataset(TimestampedModel):
     @property
     def events_path(self) -> Path | None:
         return Path(settings.MEDIA_ROOT) / self.events_file if self.events_file else None
+
+    @property
+    def item_titles_path(self) -> Path | None:
+        file = (self.item_titles or {}).get("file")
+        return Path(settings.MEDIA_ROOT) / file if file else None
 
     def can_transition(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.Status(self.status), set())

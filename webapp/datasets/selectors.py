@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from webapp.core.exceptions import NotFoundError
 from webapp.core.permissions import CHANGE, VIEW, ensure_may_change, visible_to
+from webapp.datasets.item_titles import item_titles_read
 from webapp.datasets.models import Dataset
 
 
@@ -29,3 +30,16 @@ def dataset_get(*, user: Any, dataset_id: Any, action: str = VIEW) -> Dataset:
     if action == CHANGE:
         ensure_may_change(Dataset, user=user, owner_id=dataset.owner_id, label=f"dataset {dataset.pk}")
     return dataset
+
+
+def dataset_item_titles(dataset: Dataset) -> dict[str, str]:
+    """Raw item id → title for ``dataset``: its own uploaded titles, else those of the dataset it
+    extends (an increment shares its parent's catalogue); {} when none were uploaded."""
+    seen = set()
+    while dataset is not None and dataset.pk not in seen:
+        seen.add(dataset.pk)
+        path = dataset.item_titles_path
+        if path is not None:
+            return item_titles_read(path)
+        dataset = dataset.parent
+    return {}

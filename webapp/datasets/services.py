@@ -19,7 +19,7 @@ from trainer.data.sniffing import SAMPLE_BYTES, refuse_document
 from trainer.runs import check_trainable
 from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
-from webapp.datasets import events
+from webapp.datasets import events, item_titles
 from webapp.datasets.models import Dataset
 from webapp.training.models import TrainingJob
 
@@ -240,3 +240,42 @@ def dataset_parse(*, dataset_id: int) -> Dataset | None:
         logger.info("dataset #%d: ready (%d events)", dataset.pk, stats["n_events"])
     dataset.refresh_from_db()
     return dataset
+
+
+def dataset_item_titles_set(*, dataset: Dataset, upload: UploadedFile) -> dict[str, Any]:
+    """Store the item titles of ``upload`` (a CSV/TSV of item id and title) for a ready dataset.
+
+    Replaces any titles uploaded before. Returns what was stored (the dataset's ``item_titles``):
+    how many items have a title, and the rows left out (ids unknown to the dataset, duplicates,
+    empty titles) and the titles cut. A file that cannot be read is refused with the reason.
+    """
+    if dataset.status != Dataset.Status.READY or dataset.events_path is None:
+        raise ConflictError(
+            f"dataset #{dataset.pk} is {dataset.get_status_display()}; titles are read against the items "
+            "of a ready dataset",
+            {"status": dataset.status},
+        )
+    name = Path(upload.name or "titles").name
+    if upload.size is not None and upload.size > item_titles.TITLES_MAX_BYTES:
+        raise PayloadTooLargeError(
+            f"{name} is {upload.size:,} bytes; a titles file may hold {item_titles.TITLES_MAX_BYTES:,}",
+            {"size": upload.size, "limit": item_titles.TITLES_MAX_BYTES},
+        )
+    upload.seek(0)
+    data = upload.read(item_titles.TITLES_MAX_BYTES + 1)
+    try:
+        known = item_titles.item_ids_of_events(dataset.events_path)
+        parsed = item_titles.item_titles_parse(data, known=known, name=name)
+    except item_titles.ItemTitlesError as exc:
+        raise ApplicationError(str(exc), {"field": "file"}) from None
+    path = item_titles.item_titles_write(parsed.titles, dataset.events_path.parent / item_titles.TITLES_FILE)
+    summary = {
+        "file": str(path.relative_to(Path(settings.MEDIA_ROOT))),
+        "source": name,
+        "uploaded_at": timezone.now().isoformat(),
+        **parsed.summary(),
+    }
+    Dataset.objects.filter(pk=dataset.pk).update(item_titles=summary, updated_at=timezone.now())
+    dataset.item_titles = summary
+    logger.info("dataset #%d: %d item titles from %s", dataset.pk, len(parsed.titles), name)
+    return summary

@@ -1,7 +1,10 @@
-"""Registry endpoints: list versions, activate one, roll a dataset back, and recommend."""
+"""Registry endpoints: list versions, download a version's files, activate one, roll a dataset back,
+and recommend."""
 
 from __future__ import annotations
 
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
@@ -17,6 +20,7 @@ from webapp.registry.models import ModelVersion
 from webapp.registry.selectors import (
     dataset_versions_to_change,
     model_version_active,
+    model_version_file,
     model_version_get,
     model_version_list,
 )
@@ -65,6 +69,15 @@ class ModelVersionDetailApi(APIView):
         return Response(
             ModelVersionOutputSerializer(model_version_get(user=request.user, version_id=version_id)).data
         )
+
+
+class ModelVersionFileApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, version_id: int, name: str) -> FileResponse:
+        """A file of the version's artifact folder (``model.onnx``, ``metadata.json``, sidecars), for
+        whoever may act on the version; one who may only read it gets 403."""
+        file = model_version_file(user=request.user, version_id=version_id, name=name)
+        return FileResponse(file.path.open("rb"), as_attachment=True, filename=file.name)
 
 
 class ModelVersionActivateApi(APIView):

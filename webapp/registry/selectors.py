@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
+from serving.artifact import METADATA_FILE, MODEL_FILE
+from trainer.data.messages import quote
 from webapp.core.exceptions import NotFoundError, PermissionDeniedError, ServiceUnavailableError
-from webapp.core.permissions import CHANGE, VIEW, ensure_may_change, permission_name, visible_to
+from webapp.core.permissions import (
+    CHANGE,
+    VIEW,
+    ensure_may_change,
+    may_act_on_all,
+    permission_name,
+    visible_to,
+)
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
 
@@ -82,3 +94,50 @@ def dataset_versions_to_change(*, user: Any, dataset_id: Any) -> Dataset:
         ModelVersion, user=user, owner_id=dataset.owner_id, label=f"the versions of dataset {dataset.pk}"
     )
     return dataset
+
+
+def model_version_may_change(*, user: Any, version: ModelVersion) -> bool:
+    """Whether ``user`` may act on ``version`` (activate it, download its files): the rule of
+    :func:`model_version_get` with ``action=CHANGE``, as a yes or no for a page to show or hide links."""
+    return version.dataset.owner_id == user.pk or may_act_on_all(user, ModelVersion, CHANGE)
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """One file of a version's artifact folder."""
+
+    name: str
+    size: int
+    path: Path
+
+
+def model_version_files(*, version: ModelVersion) -> list[VersionFile]:
+    """The files of ``version``'s artifact folder: ``model.onnx`` and ``metadata.json`` first, then any
+    sidecar (e.g. ``vocabulary.json``). Only regular files directly in the folder count (no links, no
+    hidden temporaries), and a folder outside the media root has none: the row names the folder, and
+    nothing a request sends ever becomes part of a path."""
+    root = Path(settings.MEDIA_ROOT).resolve()
+    folder = version.artifact_path.resolve()
+    if not folder.is_relative_to(root) or folder == root or not folder.is_dir():
+        return []
+    files = [
+        VersionFile(name=entry.name, size=entry.stat().st_size, path=entry)
+        for entry in folder.iterdir()
+        if not entry.name.startswith(".") and not entry.is_symlink() and entry.is_file()
+    ]
+    first = {MODEL_FILE: 0, METADATA_FILE: 1}
+    return sorted(files, key=lambda f: (first.get(f.name, 2), f.name))
+
+
+def model_version_file(*, user: Any, version_id: Any, name: str) -> VersionFile:
+    """A file of a version that ``user`` may act on, by its name in the artifact folder's listing.
+
+    A version the user may not read is not found; one they may only read is refused (403) whatever
+    the name; a name that is not one of :func:`model_version_files` (``../settings.py``, a hidden
+    file) is not found. The name is compared with the listing, never joined onto a path.
+    """
+    version = model_version_get(user=user, version_id=version_id, action=CHANGE)
+    for file in model_version_files(version=version):
+        if file.name == name:
+            return file
+    raise NotFoundError(f"{version.label} has no file {quote(name)}", {"version": version.pk})

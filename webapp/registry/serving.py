@@ -10,11 +10,12 @@ old one answering.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
-from serving import ArtifactError, Recommendation, Registry, ServingError
+from serving import ArtifactError, Recommendation, Recommender, Registry, ServingError
 from webapp.core.exceptions import ApplicationError, ServiceUnavailableError
 from webapp.registry.models import ModelVersion
 
@@ -31,22 +32,42 @@ def _registry(dataset_id: int) -> Registry:
         return registry
 
 
-def serving_recommend(
-    *, version: ModelVersion, history: Any, k: Any, exclude_seen: Any = True
-) -> Recommendation:
-    """Recommend from ``version`` (the dataset's active one), loading it into this process if needed."""
+def _recommender(version: ModelVersion) -> Recommender:
+    """The session answering for ``version``'s dataset, loading ``version`` into this process if needed."""
     registry = _registry(version.dataset_id)
     try:
         if registry.version == version.label:
-            recommender = registry.active
-        else:
-            recommender = registry.activate(version.label, version.artifact_path)
+            return registry.active
+        return registry.activate(version.label, version.artifact_path)
     except ArtifactError as exc:
         if registry.version is None:
             raise ServiceUnavailableError(
                 f"version {version.label} cannot be loaded: {exc.message}", {"version": version.label}
             ) from None
-        recommender = registry.active  # keep answering with the version this process already has
+        return registry.active  # keep answering with the version this process already has
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """What a request to a loaded version may hold: ``k`` up to ``max_k``; the model reads the last
+    ``max_len`` known items of a history (older ones are left out and counted)."""
+
+    version: str
+    max_len: int
+    max_k: int
+
+
+def serving_limits(*, version: ModelVersion) -> ServingLimits:
+    """The limits of the session that answers for ``version`` (loaded now if this process has none)."""
+    recommender = _recommender(version)
+    return ServingLimits(version=recommender.version, max_len=recommender.max_len, max_k=recommender.max_k)
+
+
+def serving_recommend(
+    *, version: ModelVersion, history: Any, k: Any, exclude_seen: Any = True
+) -> Recommendation:
+    """Recommend from ``version`` (the dataset's active one), loading it into this process if needed."""
+    recommender = _recommender(version)
     try:
         return recommender.recommend(history, k, exclude_seen=exclude_seen)
     except ServingError as exc:

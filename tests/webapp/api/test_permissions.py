@@ -77,6 +77,7 @@ def api_routes(o: dict, config: dict) -> list[Route]:
         Route("read", "get", f"/api/v1/datasets/{d}"),
         Route("act", "post", f"/api/v1/datasets/{d}/parse", {}),
         Route("act", "post", f"/api/v1/datasets/{d}/increments", {"file": "log"}, multipart=True),
+        Route("act", "post", f"/api/v1/datasets/{d}/items", {"file": "log"}, multipart=True),
         Route("mine", "get", "/api/v1/jobs"),
         Route("read", "get", f"/api/v1/jobs/{j}"),
         Route("read", "get", f"/api/v1/jobs/{j}/curve"),
@@ -86,6 +87,7 @@ def api_routes(o: dict, config: dict) -> list[Route]:
         Route("act", "post", "/api/v1/jobs/retrain", {"version": v}),
         Route("mine", "get", "/api/v1/versions"),
         Route("read", "get", f"/api/v1/versions/{v}"),
+        Route("act", "get", f"/api/v1/versions/{v}/files/model.onnx"),
         Route("read", "post", "/api/v1/recommend", {"dataset": d, "history": ["i1", "i2"]}),
         Route("act", "post", f"/api/v1/versions/{older}/activate", {}),
         Route("act", "post", f"/api/v1/datasets/{d}/rollback", {}),
@@ -108,6 +110,9 @@ def dashboard_routes(o: dict) -> list[Route]:
         Route("read", "get", f"/compare/?a={j}&b={j}"),
         Route("read", "get", f"/versions/{older}/activate/confirm"),
         Route("read", "get", f"/try/?dataset={d}"),
+        Route("read", "get", f"/versions/{v}/"),
+        Route("act", "get", f"/versions/{v}/files/model.onnx"),
+        Route("act", "post", f"/datasets/{d}/items", {"file": "log"}, multipart=True),
         Route("act", "post", f"/datasets/{d}/parse", {}),
         Route("act", "post", "/datasets/upload", {"file": "log", "parent": d}, multipart=True),
         Route("act", "post", "/jobs/create", {"dataset": d}),
@@ -147,6 +152,8 @@ def dashboard_outcome(client: Client, route: Route) -> str:
         return "hidden"
     if response.status_code == 302 and response.url.startswith("/login/"):
         return "anonymous"
+    if response.status_code == 403:  # a page or file the account may see exists but is not theirs to take
+        return "forbidden"
     errors = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
     if any("not found" in e for e in errors):
         return "hidden"

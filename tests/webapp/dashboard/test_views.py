@@ -535,7 +535,7 @@ def test_try_it_recommends_from_the_active_version(browser, ready_dataset, make_
     assert 'id="try-form"' in page and 'name="history"' in page and 'id="recommendations"' not in page
     example = ready_dataset.preview["events"][0]["item"]
     assert f'data-history="{example}' in page  # the preview's first user's items, clickable
-    response = browser.get(
+    response = browser.post(
         "/try/", {"dataset": ready_dataset.pk, "history": "i3, i4 i5", "k": 5, "exclude_seen": "on"}
     )
     html = response.content.decode()
@@ -547,11 +547,11 @@ def test_try_it_recommends_from_the_active_version(browser, ready_dataset, make_
 
 def test_try_it_shows_dropped_items_fallback_and_errors(browser, ready_dataset, make_version):
     make_version(ready_dataset, active=True)
-    html = browser.get("/try/", {"dataset": ready_dataset.pk, "history": "nope x9", "k": 3}).content.decode()
+    html = browser.post("/try/", {"dataset": ready_dataset.pk, "history": "nope x9", "k": 3}).content.decode()
     assert 'id="fallback-note"' in html and "nope, x9" in html and html.count('class="rec-row"') == 3
-    html = browser.get("/try/", {"dataset": ready_dataset.pk, "history": "i3", "k": 500}).content.decode()
-    assert 'class="alert error"' in html and "k must be" in html and 'id="recommendations"' not in html
-    html = browser.get("/try/", {"dataset": ready_dataset.pk, "history": " , ", "k": 3}).content.decode()
+    html = browser.post("/try/", {"dataset": ready_dataset.pk, "history": "i3", "k": 500}).content.decode()
+    assert 'id="k-errors"' in html and "at most 10" in html and 'id="recommendations"' not in html
+    html = browser.post("/try/", {"dataset": ready_dataset.pk, "history": " , ", "k": 3}).content.decode()
     assert "type at least one item id" in html
 
 
