@@ -32,6 +32,8 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
     lines = (shared_data / "ml-100k" / "ml-100k.inter").read_bytes().splitlines(keepends=True)
     data.write_bytes(b"".join(lines[: SLICE_LINES + 1]))
     more.write_bytes(b"".join([lines[0], *lines[SLICE_LINES + 1 : SLICE_LINES + 1 + SLICE_LINES // 3]]))
+    # The films' titles beside the slice, as the demo finds ml-100k.item beside ml-100k.inter.
+    (tmp_path / "ml-100k-slice.item").write_bytes((shared_data / "ml-100k" / "ml-100k.item").read_bytes())
     port = _free_port()
     env = {
         k: v
@@ -54,6 +56,7 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         ):
             assert started in out, out
         assert f"live: http://127.0.0.1:{port}/jobs/1/" in out
+        assert "item titles: " in out and " items named from ml-100k-slice.item" in out
         assert "job #1 kept 2 blocks (stage 2)" in out and "for recommending the most popular items" in out
         assert "promotion gate: activated: validation NDCG@10 " in out
         # The first curl comes as soon as the first version serves, before the retrain starts.
@@ -71,7 +74,8 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_everything(shared_data, tm
         second = _demo(env, *args)
         assert second.returncode == 0, second.stdout + second.stderr
         for reused in ("web: running", "worker-gpu: running", "dataset ml-100k-slice.inter: reusing #1",
-                       "reusing finished job #1", "retrain: reusing finished job #2"):  # fmt: skip
+                       "reusing finished job #1", "retrain: reusing finished job #2",
+                       "item titles: reusing "):  # fmt: skip
             assert reused in second.stdout, second.stdout
         assert out.split("demo user: ")[1].split()[2] == second.stdout.split("demo user: ")[1].split()[2]
     finally:

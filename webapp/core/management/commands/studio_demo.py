@@ -3,7 +3,9 @@
 Migrates, creates (or reuses) a demo user, starts a parsing worker, a training worker and gunicorn
 in the background (or reuses running ones), then over the REST API:
 
-1. uploads the first 80 % of ml-100k's events (by time) as a dataset;
+1. uploads the first 80 % of ml-100k's events (by time) as a dataset, and the titles of its films
+   (``ml-100k.item``; with ``--data``, a ``.item`` file of the same name beside the log, if there is
+   one) so try-it shows titles;
 2. trains NextItNet with the default StackRec schedule: 2 blocks first, stacked (function-
    preserving) while a stage pays, at most 16 blocks; the best stage is exported and passes the
    promotion gate (it must beat recommending the most popular items on the same cases), and the
@@ -129,10 +131,13 @@ class Command(BaseCommand):
             dataset = self.dataset(data.name, lambda: data)
             increment = Path(options["increment"]) if options["increment"] else None
             increment_name = f"{data.name} + {increment.name}" if increment else ""
+            titles = data.with_suffix(".item")
         else:
             first, increment = self.ml100k_parts()
             dataset = self.dataset(DEMO_DATASET, lambda: first)
             increment_name = DEMO_INCREMENT
+            titles = self.ml100k_titles()
+        self.item_titles(dataset, titles)
         timeout = options["timeout"]
 
         trained = self.job(dataset, config, timeout)
@@ -314,7 +319,9 @@ class Command(BaseCommand):
         except urllib.error.HTTPError as exc:
             raise CommandError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from None
 
-    def upload(self, path: Path, name: str, parent: int | None = None) -> dict[str, Any]:
+    def upload(
+        self, path: Path, name: str, parent: int | None = None, target: str | None = None
+    ) -> dict[str, Any]:
         boundary = uuid.uuid4().hex
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n{name}\r\n'
@@ -322,7 +329,7 @@ class Command(BaseCommand):
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
         data = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-        target = f"/api/v1/datasets/{parent}/increments" if parent else "/api/v1/datasets"
+        target = target or (f"/api/v1/datasets/{parent}/increments" if parent else "/api/v1/datasets")
         return self.api("POST", target, data=data, content_type=f"multipart/form-data; boundary={boundary}")
 
     def wait(self, path: str, done: tuple[str, ...], timeout: float, bar: bool = False) -> dict[str, Any]:
@@ -411,6 +418,24 @@ class Command(BaseCommand):
             f"{stats['n_events']:,} events"
         )
         return dataset
+
+    def ml100k_titles(self) -> Path:
+        """ml-100k's film titles, beside its events in the cache (RecBole's ``.item``: id, title, …)."""
+        from trainer.data import fetch_ml100k
+
+        return fetch_ml100k().with_name("ml-100k.item")
+
+    def item_titles(self, dataset: dict[str, Any], path: Path) -> None:
+        """Upload ``path``'s item titles to ``dataset`` once (try-it then shows titles); none: nothing."""
+        titles = dataset.get("item_titles")
+        if titles:
+            self.step(f"item titles: reusing {titles['titles']:,} from {titles['source']}")
+            return
+        if not path.is_file():
+            return
+        summary = self.upload(path, "", target=f"/api/v1/datasets/{dataset['id']}/items")
+        named = f"{summary['titles']:,} of {dataset['stats']['n_items']:,} items named from {path.name}"
+        self.step(f"item titles: {named} (try it: {self.base}/try/?dataset={dataset['id']})")
 
     def job(self, dataset: dict[str, Any], config: dict[str, Any], timeout: float) -> dict[str, Any]:
         """A finished job on ``dataset`` with ``config``'s model and schedule (reused, followed, or new)."""
