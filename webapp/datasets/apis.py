@@ -4,7 +4,8 @@ upload item titles."""
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -23,6 +24,17 @@ from webapp.datasets.uploads import upload_too_large
 class DatasetOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     status_label = serializers.CharField(source="get_status_display", read_only=True)
+    item_titles = serializers.SerializerMethodField(
+        help_text="what the uploaded item titles hold (titles, unknown, cut, duplicates, empty, source); "
+        "null without titles"
+    )
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_item_titles(self, dataset: Dataset) -> dict | None:
+        """The titles' summary without where the server stores them."""
+        if not dataset.item_titles:
+            return None
+        return {k: v for k, v in dataset.item_titles.items() if k != "file"}
 
     class Meta:
         model = Dataset
