@@ -107,6 +107,11 @@ def test_try_it_errors_stand_beside_their_field_and_keep_the_input(browser, read
     ).content.decode()
     assert "at least 1" in re.search(r'id="k-errors".*?</ul>', html, re.S).group(0)
     assert re.search(r"<textarea[^>]*>\s*i3 i4 i5</textarea>", html) and 'id="recommendations"' not in html
+    every = " ".join(f"i{n}" for n in range(30))  # leaving out the history leaves nothing
+    html = browser.post(
+        "/try/", {"dataset": ready_dataset.pk, "history": every, "k": 3, "exclude_seen": "on"}
+    ).content.decode()
+    assert 'id="nothing-left"' in html and 'class="rec-row"' not in html
     too_many = " ".join(f"i{n % 30}" for n in range(10_001))
     html = browser.post("/try/", {"dataset": ready_dataset.pk, "history": too_many, "k": 3}).content.decode()
     assert "at most 10,000 item ids" in re.search(r'id="history-errors".*?</ul>', html, re.S).group(0)
