@@ -8,12 +8,26 @@ A rate is ``"<n>/<second|minute|hour|day>"``; ``off`` (or an empty value in sett
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from rest_framework import throttling
 
+logger = logging.getLogger(__name__)
+
 
 class _SettingsRate:
+    """Rates from settings, and a limit that fails open: when the cache (Redis) is out of reach the
+    request goes through, since a rate limit must not turn a broker outage into refused uploads."""
+
     scope: str
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # the cache backend's own connection errors have no common base class
+            logger.warning("rate limit %r not applied: the cache is out of reach", self.scope, exc_info=True)
+            return True
 
     def get_rate(self) -> str | None:
         rate = settings.STUDIO_API_RATES.get(self.scope) or None

@@ -98,6 +98,20 @@ def test_the_api_rate_limit_answers_429_with_the_wait(settings, user):
     assert "throttled" in refused.json()["message"] and int(refused["Retry-After"]) > 0
 
 
+def test_a_cache_out_of_reach_does_not_refuse_requests(settings, user):
+    """With Redis down the rate limit cannot count; requests go through (an outage refuses nothing)."""
+    settings.STUDIO_API_RATES = {"user": "2/minute", "recommend": "", "anon": ""}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    }
+    client = client_for(user)
+    assert [client.get("/api/v1/datasets").status_code for _ in range(4)] == [200] * 4
+
+
 def test_recommend_has_its_own_budget(settings, user):
     settings.STUDIO_API_RATES = {"user": "2/minute", "recommend": "5/minute", "anon": ""}
     cache.clear()

@@ -276,7 +276,12 @@ CELERY_BROKER_URL = choose_broker(
 # web process on every host), otherwise a folder (shared by the processes of this machine).
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            # an unreachable Redis costs a request half a second at most (api.throttling fails open)
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
         if CELERY_BROKER_URL.startswith("redis")
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
