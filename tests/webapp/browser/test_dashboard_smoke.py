@@ -64,5 +64,5 @@ def test_login_upload_slice_until_ready(studio_server, user_page, user, real_sli
     assert dataset.status == Dataset.Status.READY, dataset.error
     assert dataset.stats["n_events"] == real_slice.events == 3000
     assert dataset.stats["n_sequences"] == real_slice.users == 150
-    expect(row).to_contain_text("3000")
+    expect(row).to_contain_text("3,000")  # the events column, with its thousands separator
     screenshot("datasets")
