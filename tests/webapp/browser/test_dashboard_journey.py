@@ -143,6 +143,7 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
         screenshot("version-confirm")
         page.locator("#confirm-button").click()
     else:
+        page.once("dialog", lambda dialog: dialog.accept())  # "Activate …? It replaces …" (forms.js)
         row.locator("button.activate").click()
     expect(page.locator(f'[data-version="{chosen.label}"]')).to_have_attribute("data-active", "true")
     screenshot("versions")
