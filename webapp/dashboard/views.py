@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.core.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
-from webapp.core.permissions import CHANGE
+from webapp.core.permissions import CHANGE, may_change
 from webapp.dashboard import presets
 from webapp.dashboard.decorators import not_found_as_404
 from webapp.dashboard.forms import TryForm
@@ -53,6 +53,7 @@ from webapp.datasets.item_titles import item_titles_sentence
 from webapp.datasets.selectors import dataset_get, dataset_item_titles, dataset_list
 from webapp.datasets.services import dataset_create, dataset_item_titles_set, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
+from webapp.registry.models import ModelVersion
 from webapp.registry.selectors import (
     dataset_versions_to_change,
     model_version_active,
@@ -60,7 +61,6 @@ from webapp.registry.selectors import (
     model_version_files,
     model_version_get,
     model_version_list,
-    model_version_may_change,
 )
 from webapp.registry.services import model_version_activate, model_version_rollback
 from webapp.registry.serving import serving_limits, serving_recommend
@@ -292,7 +292,7 @@ def version(request: HttpRequest, version_id: int) -> HttpResponse:
         "metric_rows": version_metric_rows(item),
         "final_metrics": FINAL_METRICS,
         "files": model_version_files(version=item),
-        "may_change": model_version_may_change(user=user, version=item),
+        "may_change": may_change(ModelVersion, user=user, owner_id=item.dataset.owner_id),
     }
     return render(request, "dashboard/version.html", _page(context, "versions"))
 

@@ -16,7 +16,6 @@ from webapp.core.permissions import (
     CHANGE,
     VIEW,
     ensure_may_change,
-    may_act_on_all,
     permission_name,
     visible_to,
 )
@@ -94,12 +93,6 @@ def dataset_versions_to_change(*, user: Any, dataset_id: Any) -> Dataset:
         ModelVersion, user=user, owner_id=dataset.owner_id, label=f"the versions of dataset {dataset.pk}"
     )
     return dataset
-
-
-def model_version_may_change(*, user: Any, version: ModelVersion) -> bool:
-    """Whether ``user`` may act on ``version`` (activate it, download its files): the rule of
-    :func:`model_version_get` with ``action=CHANGE``, as a yes or no for a page to show or hide links."""
-    return version.dataset.owner_id == user.pk or may_act_on_all(user, ModelVersion, CHANGE)
 
 
 @dataclass(frozen=True)
