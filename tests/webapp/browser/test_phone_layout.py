@@ -15,10 +15,10 @@ from __future__ import annotations
 import pytest
 
 from tests.webapp.browser.conftest import ACTION_TIMEOUT_MS
+from tests.webapp.dashboard import test_views
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
-from webapp.training.configs import job_config_build
-from webapp.training.models import TrainingJob, TrainingPoint
+from webapp.training.models import TrainingJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -47,26 +47,16 @@ OVERFLOW_JS = """() => {
 }"""
 
 
-def _job(dataset: Dataset, method: str, status: str, **fields) -> TrainingJob:
-    schedule = (
-        {"final_blocks": 8, "method": "none"}
-        if method == "none"
-        else {"start_blocks": 2, "final_blocks": 8, "method": method}
-    )
-    config = job_config_build({"model": "nextitnet", "schedule": schedule}).to_dict()
-    job = TrainingJob.objects.create(
-        owner=dataset.owner, dataset=dataset, config=config, status=status, **fields
-    )
-    TrainingPoint.objects.bulk_create(
-        [
-            TrainingPoint(job=job, kind="loss", stage=1, blocks=2, step=10, epoch=1, wall_s=5.0, loss=6.0),
-            TrainingPoint(job=job, kind="valid", stage=1, blocks=2, step=20, epoch=1, wall_s=10.0,
-                          metrics={"mrr@5": 0.1, "ndcg@10": 0.15, "hr@10": 0.5}),
-            TrainingPoint(job=job, kind="valid", stage=1, blocks=2, step=1200, epoch=3, wall_s=60.0,
-                          metrics={"mrr@5": 0.2, "ndcg@10": 0.25, "hr@10": 0.6}),
-        ]
-    )  # fmt: skip
-    return job
+make_job = test_views.make_job  # the dashboard tests' fixture: a job row as a run leaves it
+
+# A curve of three points: enough for the job page's chart and its stage table.
+POINTS = [
+    {"kind": "loss", "stage": 1, "blocks": 2, "step": 10, "epoch": 1, "wall_s": 5.0, "loss": 6.0},
+    {"kind": "valid", "stage": 1, "blocks": 2, "step": 20, "epoch": 1, "wall_s": 10.0,
+     "metrics": {"mrr@5": 0.1, "ndcg@10": 0.15, "hr@10": 0.5}},
+    {"kind": "valid", "stage": 1, "blocks": 2, "step": 1200, "epoch": 3, "wall_s": 60.0,
+     "metrics": {"mrr@5": 0.2, "ndcg@10": 0.25, "hr@10": 0.6}},
+]  # fmt: skip
 
 
 def _stage(number: int, blocks: int, best: float, kept: bool = False) -> dict:
@@ -93,23 +83,24 @@ def phone(browser, live_server, login, user, screenshot):
 
 
 @pytest.fixture
-def pages(ready_dataset, make_version) -> dict[str, str]:
+def pages(ready_dataset, make_version, make_job) -> dict[str, str]:
     Dataset.objects.filter(pk=ready_dataset.pk).update(
         name=LONG_NAME, stats={**ready_dataset.stats, "n_events": 1_234_567}
     )
-    stacked = _job(
+    stacked = make_job(
         ready_dataset,
-        "adjacent",
-        TrainingJob.Status.SUCCEEDED,
+        method="adjacent",
+        points=POINTS,
         stages=[_stage(0, 2, 0.1), _stage(1, 4, 0.2, kept=True)],
         metrics={"valid": METRICS, "test": METRICS, "popularity": {"valid": METRICS, "test": METRICS}},
         progress={"stage": 2, "stages": 2, "blocks": 4, "step": 12_000, "planned_steps": 12_000},
     )
-    scratch = _job(ready_dataset, "none", TrainingJob.Status.SUCCEEDED, metrics={"test": METRICS})
-    _job(
+    scratch = make_job(ready_dataset, method="none", points=POINTS, metrics={"test": METRICS})
+    make_job(
         ready_dataset,
-        "preserving",
-        TrainingJob.Status.RUNNING,
+        method="preserving",
+        status=TrainingJob.Status.RUNNING,
+        points=POINTS,
         progress={"stage": 1, "stages": 3, "blocks": 2, "epoch": 1, "step": 4_500, "planned_steps": 12_000,
                   "loss": 5.1, "elapsed_s": 40.0, "positions_per_s": 123_456.0},
     )  # fmt: skip

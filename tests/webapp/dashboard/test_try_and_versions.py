@@ -20,6 +20,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from tests.webapp.conftest import client_for
+from tests.webapp.dashboard.test_views import HELD
 from webapp.core.exceptions import NotFoundError
 from webapp.datasets.item_titles import TITLE_MAX_CHARS
 from webapp.registry.models import ModelVersion
@@ -231,15 +232,6 @@ def test_a_bad_titles_file_on_the_dataset_page_says_why(browser, ready_dataset):
 # -- the version page ----------------------------------------------------------------------------
 
 METRICS = {"hr@5": 0.2, "ndcg@5": 0.15, "mrr@5": 0.13, "hr@10": 0.3, "ndcg@10": 0.1834, "mrr@10": 0.14}
-HELD = {
-    "decision": "held",
-    "reason": "not activated: validation NDCG@10 0.0132 does not beat popularity's 0.0171",
-    "metric": "ndcg@10",
-    "margin": 0.0,
-    "candidate": 0.0132,
-    "popularity": 0.0171,
-    "serving": None,
-}
 
 
 @pytest.fixture
