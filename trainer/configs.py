@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -24,6 +25,19 @@ from typing import Any, ClassVar, Self
 
 class ConfigError(ValueError):
     """A configuration value or key that cannot be used, with the reason in words."""
+
+    @property
+    def key(self) -> str | None:
+        """The dotted field the message is about (``train.epochs``), or ``None`` for a whole section.
+
+        Every field check names its field first (:meth:`ConfigMixin.label`), so a form can put the
+        message beside the field without a second channel for it.
+        """
+        match = _LEADING_KEY.match(str(self))
+        return match.group(1) if match else None
+
+
+_LEADING_KEY = re.compile(r"(?:each of )?([a-z_]+\.[a-z_]+)\b")
 
 
 def number_words(value: float, *, grouped: bool = False) -> str:

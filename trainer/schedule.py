@@ -123,8 +123,8 @@ class StackingSchedule(ConfigMixin):
             return
         if self.final_blocks < self.start_blocks:
             raise ConfigError(
-                f"schedule.final_blocks ({self.final_blocks}) must be at least start_blocks "
-                f"({self.start_blocks})"
+                f"schedule.final_blocks must be at least start_blocks ({self.start_blocks}), "
+                f"got {self.final_blocks}"
             )
         if self.grow == "fixed":
             depth = self.start_blocks
@@ -132,8 +132,8 @@ class StackingSchedule(ConfigMixin):
                 depth *= 2
             if depth != self.final_blocks:
                 raise ConfigError(
-                    f"stacking doubles the depth, so final_blocks ({self.final_blocks}) must be start_blocks "
-                    f"({self.start_blocks}) times a power of two"
+                    f"schedule.final_blocks must be start_blocks ({self.start_blocks}) times a power of two "
+                    f"when growth is fixed (each stage doubles the depth), got {self.final_blocks}"
                 )
 
     def depths(self) -> list[int]:

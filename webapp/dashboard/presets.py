@@ -47,7 +47,9 @@ def preset_config(name: str) -> dict[str, Any]:
 
 def preset_choices() -> list[tuple[str, str]]:
     """``(value, label)`` pairs for the form's select, custom last."""
-    return [(name, label) for name, (label, _) in PRESETS.items()] + [(CUSTOM, "custom: the JSON below")]
+    return [(name, label) for name, (label, _) in PRESETS.items()] + [
+        (CUSTOM, "custom: the fields and the JSON below")
+    ]
 
 
 def preset_json() -> dict[str, str]:

@@ -21,6 +21,7 @@ from webapp.dashboard.selectors import (
     dataset_increments,
     datasets_any_parsing,
 )
+from webapp.dashboard.training_form import TrainingForm, training_form_for
 from webapp.dashboard.views.shared import (
     LIST_LIMIT,
     back_url,
@@ -31,6 +32,7 @@ from webapp.dashboard.views.shared import (
     version_rows,
 )
 from webapp.datasets.item_titles import item_titles_sentence
+from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_get, dataset_list
 from webapp.datasets.services import dataset_create, dataset_item_titles_set, dataset_parse_retry
 from webapp.datasets.uploads import upload_too_large
@@ -59,8 +61,14 @@ def datasets(request: HttpRequest) -> HttpResponse:
 @require_GET
 @not_found_as_404
 def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    return render_dataset_page(request, dataset_get(user=request.user, dataset_id=dataset_id))
+
+
+def render_dataset_page(
+    request: HttpRequest, item: Dataset, *, training_form: TrainingForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The dataset page; a refused training form comes back in it with the user's input and errors."""
     user = request.user
-    item = dataset_get(user=user, dataset_id=dataset_id)
     jobs = list(training_job_list(user=user, dataset_id=item.pk)[:LIST_LIMIT])
     versions = list(model_version_list(user=user, dataset_id=item.pk))
     context = {
@@ -70,13 +78,11 @@ def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "active_version": next((v for v in versions if v.is_active), None),
         "offers": dataset_offers(user=user, dataset=item),
         "histogram": (item.stats or {}).get("length_histogram") or [],
-        "presets": presets.preset_choices(),
-        "default_preset": presets.DEFAULT_PRESET,
+        "training_form": training_form or training_form_for(item),
         "preset_json": presets.preset_json(),
-        "default_config": presets.preset_json()[presets.DEFAULT_PRESET],
         **jobs_table_context(jobs, reverse("dashboard:jobs-table") + f"?dataset={item.pk}"),
     }
-    return render(request, "dashboard/dataset.html", page_context(context, "dataset"))
+    return render(request, "dashboard/dataset.html", page_context(context, "dataset"), status=status)
 
 
 @login_required
