@@ -75,6 +75,24 @@ def test_compose_file_has_the_services_the_issue_asks_for():
     assert services["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == "webapp.config.settings.production"
 
 
+def test_a_dot_env_made_from_the_example_cannot_move_the_images_paths_inside_the_containers():
+    """compose passes .env to every service (env_file), and its values override the image's ENV;
+    only compose's own ``environment`` overrides .env. So every path the Dockerfile sets is set
+    again by compose, and the example sets no path for a local run that a copy would carry in."""
+    import re
+
+    image = dict(re.findall(r"^\s+(DJANGO_\w+|TRAINER_\w+)=(\S+)", (REPO / "Dockerfile").read_text(), re.M))
+    paths = {name: value for name, value in image.items() if value.startswith("/")}
+    assert {"DJANGO_STATIC_ROOT", "DJANGO_VAR_DIR", "DJANGO_MEDIA_ROOT", "TRAINER_DATA_DIR"} <= set(paths)
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for name in ("web", "worker", "worker-gpu"):
+        environment = compose["services"][name]["environment"]
+        assert {k: environment.get(k) for k in paths} == paths, name
+    example = (REPO / ".env.example").read_text()
+    set_there = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.M))
+    assert not set_there & {*paths, "CELERY_EMBEDDED_BROKER_PATH"}, sorted(set_there & {*paths})
+
+
 def test_env_example_lists_every_variable_the_code_reads():
     import re
 

@@ -53,8 +53,8 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 # Where the question "which depth pays?" is answered for real logs, and the command behind it.
 DEPTH_SEARCH = (
-    "README, 'Finding the right depth' (every line in docs/bench/depth_search.md); reproduce with "
-    ".venv/bin/python bench/depth_search.py --data ml-100k:time --models nextitnet"
+    "docs/benchmarks.md, 'Finding the right depth' (every line in docs/bench/depth_search.md); reproduce "
+    "with .venv/bin/python bench/depth_search.py --data ml-100k:time --models nextitnet"
 )
 REPO = Path(__file__).resolve().parents[4]
 
@@ -79,6 +79,24 @@ def _processes(port: int) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def stage_line(stage: dict[str, Any]) -> str:
+    """One stage of a finished job in words, as the API reports it (``stages[]``).
+
+    A retrain whose schedule stacks at once (``grow: fixed``) starts with a stage that trained
+    nothing: the serving model as it was, only validated on the grown data. Its "0 steps, 0.0 s"
+    would read as a stage that failed, so it is named for what it is (its decision says the same).
+    """
+    head = f"stage {stage['stage'] + 1}: {stage['blocks']} blocks, "
+    if stage["stopped_by"] == "initial":
+        return head + (
+            "the serving model as it was (not trained here: the starting point), "
+            f"validated on the grown data in {stage['wall_s']:.1f} s"
+        )
+    decision = f"; {stage['decision']}" if stage.get("decision") else ""
+    ended = f"(ended by {stage['stopped_by']})"
+    return head + f"{stage['steps']} steps, {stage['wall_s']:.1f} s {ended}{decision}"
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` is running (and not a zombie)."""
     try:
@@ -92,7 +110,12 @@ class Command(BaseCommand):
     help = "Run the StackRec Studio demo: servers, ml-100k upload, StackRec training, recommendations."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT", "8000")))
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("STUDIO_PORT", "8000")),
+            help="port gunicorn listens on, on 127.0.0.1 only (default: STUDIO_PORT, else 8000)",
+        )
         parser.add_argument("--data", help="log file to upload instead of ml-100k (fetched by the project)")
         parser.add_argument("--increment", help="with --data: a later log appended to it before the retrain")
         parser.add_argument(
@@ -499,10 +522,5 @@ class Command(BaseCommand):
         if job["status"] != "SUCCEEDED":
             raise CommandError(f"job #{job['id']} ended {job['status']}: {job['error']}")
         for stage in job["stages"]:
-            if stage["stopped_by"] == "initial":
-                what = f"the serving model, validated on the grown data in {stage['wall_s']:.1f} s"
-            else:
-                what = f"{stage['steps']} steps, {stage['wall_s']:.1f} s (ended by {stage['stopped_by']})"
-            decision = f"; {stage['decision']}" if stage.get("decision") else ""
-            self.stdout.write(f"   stage {stage['stage'] + 1}: {stage['blocks']} blocks, {what}{decision}")
+            self.stdout.write("   " + stage_line(stage))
         return job
