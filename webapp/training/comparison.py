@@ -8,10 +8,16 @@ cheaper (shallower) ones. Validation values only compare on the same validation 
 different data (a retrain on a grown log against the version it started from) get no speedup; they
 are compared on the new data's test cases instead, where the retrain job scored the previous
 version first.
+
+More than two runs compare the same way against the one run among them trained from scratch: each
+other run's time to scratch's best. Beside the curves and figures, the configuration diff lists
+only the keys whose values differ between the runs.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +45,16 @@ class RunSummary:
     growth: str = ""  # why the run stopped growing where it did
     popularity_test: dict[str, float] = field(default_factory=dict)  # on the same test cases
     promotion: dict[str, Any] = field(default_factory=dict)  # the gate's decision on its version
+    valid: dict[str, float] = field(default_factory=dict)  # the exported model's final validation
+    # When it first came within the tolerance of the reference's best (t, steps, speedup, steps_ratio).
+    reached: dict[str, Any] | None = None
+
+    @property
+    def legend(self) -> str:
+        """The short name the chart's legend and the tables use: id, model, depth, method."""
+        depth = self.kept_blocks or self.final_blocks
+        how = "scratch" if self.is_scratch else self.method
+        return f"#{self.job.pk} {self.model} {depth} {how}"
 
     @property
     def is_scratch(self) -> bool:
@@ -68,6 +84,9 @@ class RunSummary:
             "growth": self.growth,
             "popularity_test": self.popularity_test,
             "promotion": self.promotion,
+            "valid": self.valid,
+            "reached": self.reached,
+            "legend": self.legend,
         }
 
 
@@ -83,6 +102,8 @@ class Comparison:
     note: str = ""
     # For a retrain against the version it started from: that version on the new test cases.
     previous_on_new_data: dict[str, Any] | None = field(default=None)
+    # The configuration keys whose values differ: (dotted key, value per run as shown).
+    config_diff: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +116,7 @@ class Comparison:
             "steps_to_reach": self.steps_to_reach,
             "note": self.note,
             "previous_on_new_data": self.previous_on_new_data,
+            "config_diff": [{"key": key, "values": values} for key, values in self.config_diff],
         }
 
 
@@ -170,6 +192,7 @@ def run_summary(job: TrainingJob, metric: str) -> RunSummary:
         growth=(metrics.get("kept") or {}).get("growth", ""),
         popularity_test=dict((metrics.get("popularity") or {}).get("test") or {}),
         promotion=dict(version.promotion) if version is not None else {},
+        valid=dict(metrics.get("valid") or {}),
     )
 
 
@@ -202,17 +225,37 @@ def _same_validation(a: TrainingJob, b: TrainingJob) -> bool:
 
 def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
     """``first`` and ``second`` side by side; the speedup is measured against the scratch run if one is."""
-    metric = first.config.get("train", {}).get("metric", "mrr@5")
-    runs = [run_summary(first, metric), run_summary(second, metric)]
-    comparison = Comparison(metric=metric, runs=runs)
+    return jobs_comparison(jobs=[first, second])
+
+
+def jobs_comparison(*, jobs: Sequence[TrainingJob]) -> Comparison:
+    """Two or more runs side by side, on the first run's validation metric.
+
+    Two runs: the speedup of one over the other (over the scratch run, if one is). More: each run's
+    speedup over the one scratch run among them, when there is exactly one and all validated on the
+    same cases.
+    """
+    metric = jobs[0].config.get("train", {}).get("metric", "mrr@5")
+    runs = [run_summary(job, metric) for job in jobs]
+    comparison = Comparison(metric=metric, runs=runs, config_diff=config_differences(jobs))
     retrain = next((r for r in runs if r.job.base_version_id and r.job.base_version), None)
     if retrain is not None and (r := retrain.job.metrics or {}).get("previous"):
         comparison.previous_on_new_data = dict(r["previous"])
+    if len(runs) == 2:
+        _measure_pair(comparison, retrain)
+    else:
+        _measure_against_scratch(comparison)
+    return comparison
+
+
+def _measure_pair(comparison: Comparison, retrain: RunSummary | None) -> None:
+    runs, metric = comparison.runs, comparison.metric
+    first, second = runs[0].job, runs[1].job
     if not _same_validation(first, second):
         comparison.note = (
             "The runs validated on different data, so their curves and times do not compare as a speedup"
         )
-        if comparison.previous_on_new_data:
+        if comparison.previous_on_new_data and retrain is not None:
             previous = comparison.previous_on_new_data
             new = retrain.test.get("ndcg@10")
             old = previous["test"].get("ndcg@10")
@@ -222,7 +265,7 @@ def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
                     f"scores NDCG@10 {old:.4f} and the retrained {retrain.final_blocks}-block model {new:.4f}"
                 )
         comparison.note += "."
-        return comparison
+        return
     scratch = [run for run in runs if run.is_scratch]
     reference = scratch[0] if len(scratch) == 1 else runs[0]
     other = runs[1] if reference is runs[0] else runs[0]
@@ -230,28 +273,95 @@ def job_comparison(*, first: TrainingJob, second: TrainingJob) -> Comparison:
     name = "scratch" if reference.is_scratch else f"job #{reference.job.pk}"
     if reference.best_valid is None or reference.time_to_best_s is None:
         comparison.note = f"{name} has no validation points yet."
-        return comparison
-    reached = other.reach(reference.best_valid)
+        return
+    reached = other.reached = _reach(reference, other)
     target = f"{name}'s best validation {metric.upper()} ({reference.best_valid:.4f}, within 1 %)"
     if reached is None:
         comparison.note = f"Job #{other.job.pk} did not reach {target}."
-        return comparison
+        return
     comparison.time_to_reach_s = reached["t"]
     comparison.steps_to_reach = reached["steps"]
-    if reached["t"] <= 0:
+    if reached["speedup"] is None:
         comparison.note = f"Job #{other.job.pk} reached {target} at its first validation."
-    else:
-        comparison.speedup = reference.time_to_best_s / reached["t"]
-        if reached["steps"] and reference.steps_to_best:
-            comparison.steps_ratio = reference.steps_to_best / reached["steps"]
-        verdict = "faster" if comparison.speedup >= 1 else f"slower than {name} here"
-        in_steps = f"; {comparison.steps_ratio:.1f}× in optimiser steps" if comparison.steps_ratio else ""
+        return
+    comparison.speedup = reached["speedup"]
+    comparison.steps_ratio = reached["steps_ratio"]
+    verdict = "faster" if comparison.speedup >= 1 else f"slower than {name} here"
+    in_steps = f"; {comparison.steps_ratio:.1f}× in optimiser steps" if comparison.steps_ratio else ""
+    comparison.note = (
+        f"Job #{other.job.pk} reached {target} in {reached['t']:.0f} s ({reached['steps']:,} steps); "
+        f"{name} took {reference.time_to_best_s:.0f} s ({reference.steps_to_best:,} steps): "
+        f"{comparison.speedup:.1f}× by wall time ({verdict}){in_steps}."
+    )
+
+
+def _measure_against_scratch(comparison: Comparison) -> None:
+    runs, metric = comparison.runs, comparison.metric
+    if not all(_same_validation(runs[0].job, run.job) for run in runs[1:]):
         comparison.note = (
-            f"Job #{other.job.pk} reached {target} in {reached['t']:.0f} s ({reached['steps']:,} steps); "
-            f"{name} took {reference.time_to_best_s:.0f} s ({reference.steps_to_best:,} steps): "
-            f"{comparison.speedup:.1f}× by wall time ({verdict}){in_steps}."
+            "The runs validated on different data, so their curves and times do not compare as speedups."
         )
-    return comparison
+        return
+    scratch = [run for run in runs if run.is_scratch]
+    if len(scratch) != 1:
+        comparison.note = (
+            "Speedups are measured against one run trained from scratch; "
+            f"these runs include {len(scratch) or 'no'} such run{'' if len(scratch) == 1 else 's'}."
+        )
+        return
+    reference = comparison.reference = scratch[0]
+    if reference.best_valid is None or reference.time_to_best_s is None:
+        comparison.note = f"Scratch (job #{reference.job.pk}) has no validation points yet."
+        return
+    for run in runs:
+        if run is not reference:
+            run.reached = _reach(reference, run)
+    comparison.note = (
+        f"Speedups against scratch (job #{reference.job.pk}): when each run first came within 1 % of "
+        f"its best validation {metric.upper()} ({reference.best_valid:.4f}), by wall time."
+    )
+
+
+def _reach(reference: RunSummary, run: RunSummary) -> dict[str, Any] | None:
+    """When ``run`` first came within the tolerance of ``reference``'s best validation, and the speedup
+    that makes (None when it did at its first validation, at no time at all); None if it never did."""
+    point = run.reach(reference.best_valid)
+    if point is None:
+        return None
+    speedup = reference.time_to_best_s / point["t"] if point["t"] > 0 else None
+    steps_ratio = None
+    if speedup is not None and point["steps"] and reference.steps_to_best:
+        steps_ratio = reference.steps_to_best / point["steps"]
+    return {"t": point["t"], "steps": point["steps"], "speedup": speedup, "steps_ratio": steps_ratio}
+
+
+_ABSENT = object()
+
+
+def config_differences(jobs: Sequence[TrainingJob]) -> list[tuple[str, list[str]]]:
+    """The configuration keys, dotted (``train.lr``, ``schedule.method``), whose values differ between
+    ``jobs``, in key order, each with its value per job as shown ("–" where a job lacks the key)."""
+    flat = [_flatten(job.config or {}) for job in jobs]
+    differences = []
+    for key in sorted(set().union(*flat)):
+        values = [f.get(key, _ABSENT) for f in flat]
+        if any(value != values[0] for value in values[1:]):
+            differences.append((key, ["–" if v is _ABSENT else _shown(v) for v in values]))
+    return differences
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def comparison_partner(job: TrainingJob) -> TrainingJob | None:
@@ -277,3 +387,46 @@ def comparison_partner(job: TrainingJob) -> TrainingJob | None:
     if schedule.get("method") == NO_STACKING:
         return candidates.exclude(config__schedule__method=NO_STACKING).first()
     return candidates.filter(config__schedule__method=NO_STACKING).first()
+
+
+@dataclass(frozen=True)
+class FigureCell:
+    value: float | None
+    kind: str  # how it reads: metric, seconds, ratio
+    best: bool = False  # the best of its column (every run that ties for it)
+
+
+def comparison_figures(
+    comparison: Comparison, *, valid_metrics: Sequence[str], test_metrics: Sequence[str]
+) -> tuple[list[str], list[tuple[RunSummary, list[FigureCell]]]]:
+    """The figures table of a comparison: its column labels, and per run a cell per column with the
+    best of each column marked (highest metric and speedup, shortest time) where two runs have it."""
+    metric = comparison.metric
+    columns: list[tuple[str, str, bool, Any]] = [  # label, kind, lower is better, value of a run
+        ("wall time", "seconds", True, lambda r: r.wall_s or None),
+        (f"valid {metric.upper()}", "metric", False, lambda r: r.best_valid),
+        ("time to it", "seconds", True, lambda r: r.time_to_best_s),
+        *(
+            (f"valid {m.upper()}", "metric", False, lambda r, m=m: r.valid.get(m))
+            for m in valid_metrics
+            if m != metric
+        ),
+        *((f"test {m.upper()}", "metric", False, lambda r, m=m: r.test.get(m)) for m in test_metrics),
+    ]
+    if comparison.reference is not None and any(run.reached for run in comparison.runs):
+        reference = comparison.reference
+        name = "scratch" if reference.is_scratch else f"#{reference.job.pk}"
+        columns += [
+            (f"time to {name}'s best", "seconds", True, lambda r: (r.reached or {}).get("t")),
+            ("speedup", "ratio", False, lambda r: (r.reached or {}).get("speedup")),
+        ]
+    cells = [[FigureCell(value(run), kind) for _, kind, _, value in columns] for run in comparison.runs]
+    for index, (_, _, lower, _) in enumerate(columns):
+        present = [row[index].value for row in cells if row[index].value is not None]
+        if len(present) < 2:
+            continue
+        best = min(present) if lower else max(present)
+        for row in cells:
+            if row[index].value == best:
+                row[index] = FigureCell(best, row[index].kind, best=True)
+    return [label for label, *_ in columns], list(zip(comparison.runs, cells, strict=True))

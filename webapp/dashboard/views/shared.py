@@ -16,10 +16,7 @@ from webapp.core.exceptions import ApplicationError
 from webapp.dashboard.offers import (
     version_offers,
 )
-from webapp.dashboard.selectors import (
-    job_run_percent,
-    jobs_any_active,
-)
+from webapp.dashboard.runs_table import RunsQuery, runs_table_context
 
 RECENT = 8  # rows in the overview's tables
 LIST_LIMIT = 200  # rows in the list pages
@@ -38,13 +35,9 @@ def positive_int(text: Any, default: int) -> int:
 
 
 def jobs_table_context(rows: Any, url: str) -> dict[str, Any]:
-    """A job table and, while one of its jobs is active, the URL its fragment is re-fetched from."""
-    rows = list(rows)
-    return {
-        "job_rows": [(j, job_run_percent(j)) for j in rows],
-        "jobs_poll": jobs_any_active(rows),
-        "jobs_url": url,
-    }
+    """A runs table of ``rows`` and, while one of its jobs is active, the URL its fragment is re-fetched
+    from; its sort and page links take the filters of that URL to the runs page."""
+    return runs_table_context(rows, query=RunsQuery.from_url(url), url=url)
 
 
 def version_rows(user: Any, versions: list[Any]) -> list[tuple[Any, Any]]:
