@@ -32,21 +32,41 @@ class Column:
     label: str
     secondary: bool = False  # hidden on a phone until "all columns" is ticked
     descending_first: bool = False  # figures and times: the first click puts the highest on top
+    orders: tuple[str, str] = ("lowest first", "highest first")  # ascending, descending, in words
 
 
+NAMES = ("A to Z", "Z to A")
+TIMES = ("oldest first", "newest first")
 COLUMNS = (
-    Column("id", "job", descending_first=True),
-    Column("dataset", "dataset"),
-    Column("model_name", "model", secondary=True),
+    Column("id", "job", descending_first=True, orders=TIMES),
+    Column("dataset", "dataset", orders=NAMES),
+    Column("model_name", "model", secondary=True, orders=NAMES),
     Column("depth_kept", "depth kept", descending_first=True),
-    Column("method", "method", secondary=True),
-    Column("status", "status"),
-    Column("duration_s", "duration", secondary=True, descending_first=True),
+    Column("method", "method", secondary=True, orders=NAMES),
+    Column("status", "status", orders=("active first", "cancelled first")),
+    Column(
+        "duration_s",
+        "duration",
+        secondary=True,
+        descending_first=True,
+        orders=("shortest first", "longest first"),
+    ),
     Column("valid_mrr5", "valid MRR@5", secondary=True, descending_first=True),
     Column("valid_ndcg10", "valid NDCG@10", secondary=True, descending_first=True),
     Column("test_ndcg10", "test NDCG@10", descending_first=True),
     Column("test_hr10", "test HR@10", secondary=True, descending_first=True),
-    Column("created", "created", secondary=True, descending_first=True),
+    Column("created", "created", secondary=True, descending_first=True, orders=TIMES),
+)
+# The filter form's "sort by": every column both ways (a phone shows no headings to click).
+SORT_CHOICES = (
+    [(DEFAULT_SORT, "newest first")]
+    + [
+        (f"{'-' if descending else ''}{c.key}", f"{c.label}, {c.orders[descending]}")
+        for c in COLUMNS
+        if c.key not in ("created", "id")
+        for descending in ((True, False) if c.descending_first else (False, True))
+    ]
+    + [("created", "oldest first")]
 )
 
 

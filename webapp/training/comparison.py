@@ -317,8 +317,9 @@ def _measure_against_scratch(comparison: Comparison) -> None:
         if run is not reference:
             run.reached = _reach(reference, run)
     comparison.note = (
-        f"Speedups against scratch (job #{reference.job.pk}): when each run first came within 1 % of "
-        f"its best validation {metric.upper()} ({reference.best_valid:.4f}), by wall time."
+        f"Speedups against scratch (job #{reference.job.pk}): the wall time each run took to come within "
+        f"1 % of scratch's best validation {metric.upper()} ({reference.best_valid:.4f}), against the "
+        f"{reference.time_to_best_s:.0f} s scratch took to it."
     )
 
 
@@ -400,32 +401,34 @@ def comparison_figures(
     comparison: Comparison, *, valid_metrics: Sequence[str], test_metrics: Sequence[str]
 ) -> tuple[list[str], list[tuple[RunSummary, list[FigureCell]]]]:
     """The figures table of a comparison: its column labels, and per run a cell per column with the
-    best of each column marked (highest metric and speedup, shortest time) where two runs have it."""
+    best of each column marked where two runs have it: the highest metric and speedup, the shortest
+    time to the reference's best. A run's own times are not ranked: a run that stopped early at a
+    worse model is not better for it."""
     metric = comparison.metric
-    columns: list[tuple[str, str, bool, Any]] = [  # label, kind, lower is better, value of a run
-        ("wall time", "seconds", True, lambda r: r.wall_s or None),
-        (f"valid {metric.upper()}", "metric", False, lambda r: r.best_valid),
-        ("time to it", "seconds", True, lambda r: r.time_to_best_s),
+    columns: list[tuple[str, str, str, Any]] = [  # label, kind, which is better, value of a run
+        ("wall time", "seconds", "", lambda r: r.wall_s or None),
+        (f"valid {metric.upper()}", "metric", "high", lambda r: r.best_valid),
+        ("time to it", "seconds", "", lambda r: r.time_to_best_s),
         *(
-            (f"valid {m.upper()}", "metric", False, lambda r, m=m: r.valid.get(m))
+            (f"valid {m.upper()}", "metric", "high", lambda r, m=m: r.valid.get(m))
             for m in valid_metrics
             if m != metric
         ),
-        *((f"test {m.upper()}", "metric", False, lambda r, m=m: r.test.get(m)) for m in test_metrics),
+        *((f"test {m.upper()}", "metric", "high", lambda r, m=m: r.test.get(m)) for m in test_metrics),
     ]
     if comparison.reference is not None and any(run.reached for run in comparison.runs):
         reference = comparison.reference
         name = "scratch" if reference.is_scratch else f"#{reference.job.pk}"
         columns += [
-            (f"time to {name}'s best", "seconds", True, lambda r: (r.reached or {}).get("t")),
-            ("speedup", "ratio", False, lambda r: (r.reached or {}).get("speedup")),
+            (f"time to {name}'s best", "seconds", "low", lambda r: (r.reached or {}).get("t")),
+            ("speedup", "ratio", "high", lambda r: (r.reached or {}).get("speedup")),
         ]
     cells = [[FigureCell(value(run), kind) for _, kind, _, value in columns] for run in comparison.runs]
-    for index, (_, _, lower, _) in enumerate(columns):
+    for index, (_, _, better, _) in enumerate(columns):
         present = [row[index].value for row in cells if row[index].value is not None]
-        if len(present) < 2:
+        if not better or len(present) < 2:
             continue
-        best = min(present) if lower else max(present)
+        best = min(present) if better == "low" else max(present)
         for row in cells:
             if row[index].value == best:
                 row[index] = FigureCell(best, row[index].kind, best=True)

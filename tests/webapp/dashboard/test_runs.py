@@ -122,7 +122,7 @@ def test_runs_filter_by_status_dataset_model_and_method(browser, run, user, read
     assert ids({"status": "BOGUS", "dataset": "x"}) == [sasrec.pk, running.pk, scratch.pk, done.pk]
     html = browser.get("/jobs/", {"method": "none", "sort": "-duration_s"}).content.decode()
     assert '<option value="none" selected>from scratch</option>' in html and "clear filters" in html
-    assert '<input type="hidden" name="sort" value="-duration_s">' in html
+    assert '<option value="-duration_s" selected>duration, longest first</option>' in html
     # Sorting keeps the filters.
     assert 'href="/jobs/?method=none&amp;sort=status"' in html
     empty = browser.get("/jobs/", {"model": "gru4rec"}).content.decode()

@@ -11,7 +11,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from webapp.dashboard.decorators import not_found_as_404
-from webapp.dashboard.runs_table import MAX_COMPARED, RunsQuery, runs_page, runs_rows, runs_table_context
+from webapp.dashboard.runs_table import (
+    MAX_COMPARED,
+    SORT_CHOICES,
+    RunsQuery,
+    runs_page,
+    runs_rows,
+    runs_table_context,
+)
 from webapp.dashboard.selectors import (
     FINAL_METRICS,
     STAGE_METRICS,
@@ -41,6 +48,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         "datasets": dataset_list(user=user),
         "statuses": TrainingJob.Status.choices,
         "choices": training_job_run_choices(user=user),
+        "sort_choices": SORT_CHOICES,
     }
     return render(request, "dashboard/jobs.html", page_context(context, "jobs"))
 
