@@ -211,24 +211,8 @@ def run_estimate(
     peak = static + max(activations + logits, eval_scores)
     parts = {"parameters": params * FLOAT_BYTES * 5 + kept, "activations": activations, "logits": logits}
 
-    cases = data.validation_cases or data.n_sequences
-    if train.valid_sample:
-        cases = min(cases, train.valid_sample)
-    total_steps, flops, seconds = 0, 0.0, 0.0
-    for stage, blocks in enumerate(depths):
-        stage_train = schedule.stage_config(train, stage)
-        steps, per_epoch = _stage_steps(stage_train, data)
-        encode = blocks * _block_flops(model_config, length)  # one position through every block
-        step_flops = 3 * positions * (encode + 2 * model_config.embedding_dim * scored)
-        interval = stage_train.eval_every or per_epoch
-        validations = math.ceil(steps / interval) + 1  # and one before the first step, or after the last
-        # A validation case encodes its history and scores the catalogue at its last position.
-        case_flops = length * encode + 2 * model_config.embedding_dim * n_ids
-        stage_flops = steps * step_flops + validations * cases * case_flops
-        stage_s = stage_flops / flops_per_s
-        if stage_train.time_budget_s:
-            stage_s = min(stage_s, stage_train.time_budget_s)
-        total_steps, flops, seconds = total_steps + steps, flops + stage_flops, seconds + stage_s
+    costs = stage_costs(model_config, train, schedule, data, flops_per_s=flops_per_s)
+    seconds = sum(c.seconds for c in costs)
     if schedule.time_limit_s:
         seconds = min(seconds, schedule.time_limit_s)
     return RunEstimate(
@@ -239,12 +223,59 @@ def run_estimate(
         activation_bytes=activations,
         logits_bytes=logits,
         peak_bytes=peak,
-        steps=total_steps,
-        flops=flops,
+        steps=sum(c.steps for c in costs),
+        flops=sum(c.flops for c in costs),
         flops_per_s=flops_per_s,
         seconds=seconds,
         largest=max(parts, key=parts.__getitem__),
     )
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """One stage of a run trained to its whole budget: the parts :func:`run_estimate` sums. A live
+    run weighs its stages by ``flops`` (a deeper stage costs more per step) to say how far it is."""
+
+    blocks: int
+    steps: int  # optimiser steps, at most
+    flops: float  # those steps and the stage's validations
+    seconds: float  # at the assumed throughput, capped by the stage's time_budget_s
+    case_flops: float  # scoring one held-out case at this depth (a validation's, a test's unit)
+
+
+def stage_costs(
+    model_config: ModelConfig,
+    train: TrainConfig,
+    schedule: StackingSchedule,
+    data: DataSize,
+    *,
+    flops_per_s: float,
+) -> list[StageCost]:
+    """The cost of each stage ``schedule`` may train, in order (see the module docstring)."""
+    n_ids = data.n_items + 1
+    length = train.max_len
+    positions = train.batch_size * length
+    negatives = train.negatives or default_negatives(n_ids)
+    scored = 1 + negatives if train.loss == "sampled" else n_ids
+    cases = data.validation_cases or data.n_sequences
+    if train.valid_sample:
+        cases = min(cases, train.valid_sample)
+    costs = []
+    for stage, blocks in enumerate(schedule.depths()):
+        stage_train = schedule.stage_config(train, stage)
+        steps, per_epoch = _stage_steps(stage_train, data)
+        encode = blocks * _block_flops(model_config, length)  # one position through every block
+        step_flops = 3 * positions * (encode + 2 * model_config.embedding_dim * scored)
+        interval = stage_train.eval_every or per_epoch
+        validations = math.ceil(steps / interval) + 1  # and one before the first step, or after the last
+        # A validation case encodes its history and scores the catalogue at its last position.
+        case_flops = length * encode + 2 * model_config.embedding_dim * n_ids
+        flops = steps * step_flops + validations * cases * case_flops
+        seconds = flops / flops_per_s
+        if stage_train.time_budget_s:
+            seconds = min(seconds, stage_train.time_budget_s)
+        costs.append(StageCost(blocks, steps, flops, seconds, case_flops))
+    return costs
 
 
 def _with_blocks(config: ModelConfig, blocks: int) -> ModelConfig:

@@ -173,13 +173,19 @@ class StackingSchedule(ConfigMixin):
 
 @dataclass(frozen=True)
 class ScheduleEvent:
-    """A training-loop event tagged with its stage; ``offset_s`` is the run's time before the stage."""
+    """A training-loop event tagged with its stage; ``offset_s`` is the run's time before the stage.
+
+    A stage's ``end`` event comes once the schedule has judged the stage: its ``stopped_by`` is the
+    stage report's (``time_limit`` where the run's limit cut it) and ``decision`` says what the
+    schedule made of it, so a live page can show both before the run ends.
+    """
 
     stage: int
     stages: int
     blocks: int
     offset_s: float
     event: ProgressEvent
+    decision: str = ""
 
     @property
     def wall_s(self) -> float:
@@ -306,6 +312,39 @@ def _growth_summary(
 
 def _blocks(n: int) -> str:
     return f"{n} block{'s' if n != 1 else ''}"
+
+
+class _StageEvents:
+    """``on_progress`` of one stage's :func:`fit`: its events tagged with the stage, the end event
+    held back until the schedule has judged the stage (see :class:`ScheduleEvent`)."""
+
+    def __init__(
+        self,
+        on_progress: Callable[[ScheduleEvent], None] | None,
+        stage: int,
+        stages: int,
+        blocks: int,
+        offset_s: float,
+    ) -> None:
+        self.on_progress = on_progress
+        self.stage, self.stages, self.blocks, self.offset_s = stage, stages, blocks, offset_s
+        self.end: ProgressEvent | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "end":
+            self.end = event
+        else:
+            self._send(event)
+
+    def ended(self, stopped_by: str, decision: str = "") -> None:
+        """Send the held end event with the stage report's reason and the schedule's decision."""
+        if self.end is not None:
+            self._send(dataclasses.replace(self.end, stopped_by=stopped_by), decision)
+
+    def _send(self, event: ProgressEvent, decision: str = "") -> None:
+        if self.on_progress is not None:
+            tagged = ScheduleEvent(self.stage, self.stages, self.blocks, self.offset_s, event, decision)
+            self.on_progress(tagged)
 
 
 def _stage_path(checkpoint_dir: Path, stage: int) -> Path:
@@ -447,10 +486,7 @@ def run_schedule(
             logger.info("stacked %s: %d → %d blocks", schedule.method, blocks // 2, blocks)
         stage_offset = offset + (time.perf_counter() - started)
 
-        def forward(event: ProgressEvent, stage=stage, blocks=blocks, stage_offset=stage_offset) -> None:
-            if on_progress is not None:
-                on_progress(ScheduleEvent(stage, len(depths), blocks, stage_offset, event))
-
+        forward = _StageEvents(on_progress, stage, len(depths), blocks, stage_offset)
         result = fit(
             model,
             split,
@@ -462,6 +498,7 @@ def run_schedule(
             validate_first=stage > 0 or first_is_carried,
         )
         if result.stopped_by == "cancelled":
+            forward.ended(result.stopped_by)
             logger.info("cancelled during stage %d; the last finished stage's checkpoint is kept", stage + 1)
             return ScheduleResult(kept_model or model, stages, cancelled=True, kept_stage=_kept_index(stages))
         optimizer_state = result.optimizer_state
@@ -494,6 +531,7 @@ def run_schedule(
             last = stage == len(depths) - 1 or time_limited  # a cut stage is judged as the last one
             growing = _judge(report, stages[_kept_index(stages)], schedule, metric, last=last)
         growing = growing and not time_limited
+        forward.ended(report.stopped_by, report.decision)
         if report.kept:
             kept_model = model
             for earlier in stages:

@@ -114,6 +114,7 @@ class ProgressEvent:
     metrics: dict[str, float] | None = None
     eta_s: float | None = None
     positions_per_s: float | None = None
+    stopped_by: str = ""  # on ``end``: why training stopped (as FitResult.stopped_by)
 
 
 @dataclass
@@ -380,7 +381,7 @@ def fit(
             stopped_by=stopped_by,
             optimizer_state=optimizer.state_dict(),
         )
-        emit(progress_event("end", metrics=state.best.metrics if state.best else None))
+        emit(progress_event("end", metrics=state.best.metrics if state.best else None, stopped_by=stopped_by))
         logger.info(
             "stopped by %s after %d steps, %.1fs (%.0f positions/s); best valid %s %.4f at step %d",
             stopped_by,

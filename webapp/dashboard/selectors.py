@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
@@ -102,72 +101,15 @@ def dataset_example_histories(
     ]
 
 
-@dataclass(frozen=True)
-class StageRow:
-    """One stage of a run as the timeline shows it (1-based number; ``wall_s`` is the stage's own time)."""
-
-    number: int
-    blocks: int
-    steps: int | None
-    wall_s: float | None
-    stopped_by: str = ""
-    note: str = ""
-    best: dict[str, float] = field(default_factory=dict)
-    running: bool = False
-    share: float = 0.0  # percent of the run's time, for the bar
-    kept: bool = False  # the run exported this stage's model
-    decision: str = ""  # what the schedule made of the stage (kept, growth stopped, …)
-
-
-def job_stage_rows(job: TrainingJob) -> list[StageRow]:
-    """The stage timeline: the final report once the run ended, else the finished stages and the current."""
-    if job.stages:
-        rows = [
-            StageRow(
-                number=int(s["stage"]) + 1,
-                blocks=s["blocks"],
-                steps=s.get("steps"),
-                wall_s=s.get("wall_s"),
-                stopped_by=s.get("stopped_by", ""),
-                note=s.get("note", ""),
-                best=dict(s.get("best") or {}),
-                kept=bool(s.get("kept")) and job.status == TrainingJob.Status.SUCCEEDED,
-                decision=s.get("decision", ""),
-            )
-            for s in job.stages
-        ]
-    else:
-        progress = job.progress or {}
-        finished = progress.get("finished_stages") or []
-        rows = [
-            StageRow(number=s["stage"], blocks=s["blocks"], steps=s.get("steps"), wall_s=s.get("wall_s"))
-            for s in finished
-        ]
-        current = progress.get("stage")
-        if job.status in TrainingJob.ACTIVE and current and current not in {r.number for r in rows}:
-            started = sum(r.wall_s or 0.0 for r in rows)
-            rows.append(
-                StageRow(
-                    number=current,
-                    blocks=progress.get("blocks") or 0,
-                    steps=progress.get("step"),
-                    wall_s=max(0.0, (progress.get("elapsed_s") or 0.0) - started),
-                    best=dict(progress.get("metrics") or {}),
-                    running=True,
-                )
-            )
-    total = sum(r.wall_s or 0.0 for r in rows)
-    return [
-        StageRow(**{**row.__dict__, "share": round(100.0 * (row.wall_s or 0.0) / total, 1) if total else 0.0})
-        for row in rows
-    ]
-
-
 def job_run_percent(job: TrainingJob) -> float:
-    """How far the whole run is, in percent: finished stages plus the current stage's share of its steps."""
+    """How far the whole run is, in percent, by the estimated work of its stages and phases (see
+    :mod:`webapp.training.progress`); for a row written before runs kept a plan, finished stages
+    plus the current stage's share of its steps, every stage alike."""
     if job.status == TrainingJob.Status.SUCCEEDED:
         return 100.0
     progress = job.progress or {}
+    if "run_percent" in progress:
+        return float(progress["run_percent"])
     stages, stage = progress.get("stages") or 0, progress.get("stage") or 0
     if not stages or not stage:
         return 0.0

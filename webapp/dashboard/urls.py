@@ -14,6 +14,7 @@ urlpatterns = [
     path("jobs/table", runs.jobs_table, name="jobs-table"),
     path("jobs/<int:job_id>/", job_page.job, name="job"),
     path("jobs/<int:job_id>/summary", job_page.job_summary, name="job-summary"),
+    path("jobs/<int:job_id>/log", job_page.job_log, name="job-log"),
     path("compare/", runs.compare, name="compare"),
     path("versions/", versions.versions, name="versions"),
     path("versions/<int:version_id>/", versions.version, name="version"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import threading
@@ -52,6 +53,19 @@ from webapp.training.admission import (
 )
 from webapp.training.configs import JobConfig, job_config_build
 from webapp.training.models import TrainingJob, TrainingPoint
+from webapp.training.progress import (
+    ACTIVATION,
+    DONE,
+    EXPORT,
+    FINAL_EVALUATION,
+    PROMOTION_GATE,
+    RUNNING,
+    SKIPPED,
+    phases_start,
+    run_percent_and_eta,
+    run_plan,
+)
+from webapp.training.worker_log import attempt_log
 
 logger = logging.getLogger(__name__)
 
@@ -394,29 +408,57 @@ class _Heartbeat:
 
 
 class _Progress:
-    """``on_progress`` for the schedule: stage, depth, epoch, loss, validation metrics, ETA → the job row."""
+    """``on_progress`` for the schedule, then the phases after training: what the job page shows.
 
-    def __init__(self, job: TrainingJob, lease: int) -> None:
-        self.job_id, self.lease = job.pk, lease
+    The job's ``progress`` holds, for the stage training now: ``stage`` (1-based) of ``stages``,
+    ``blocks``, ``epoch`` (1-based, the one being trained) of ``epochs``, ``step`` of
+    ``planned_steps``, ``loss``, ``metrics`` (the last validation), ``stage_best`` (its best
+    validation so far by the run's metric), ``stage_started_s``, ``stage_eta_s``, ``elapsed_s`` and
+    ``positions_per_s``; ``finished_stages`` with their steps, time, best validation, why each ended
+    and what the schedule decided; ``popularity``, the most-popular baseline's validation metrics;
+    ``plan``, ``run_percent`` and ``run_eta_s`` (see :mod:`webapp.training.progress`); and, once
+    training ended, ``phases``: each with its ``state`` and, where it counts something, ``done`` of
+    ``total`` ``unit``.
+    """
+
+    def __init__(self, job: TrainingJob, lease: int, *, metric: str) -> None:
+        self.job_id, self.lease, self.metric = job.pk, lease, metric
         self.progress: dict[str, Any] = dict(job.progress or {}, attempt=job.attempts)
+        for stale in ("phases", "stage_best"):  # an earlier attempt's: this one trains its stage again
+            self.progress.pop(stale, None)
         self.finished: list[dict[str, Any]] = list(self.progress.get("finished_stages", []))
         self.last_write = 0.0
         self.pending: list[TrainingPoint] = []  # points not written yet (step events are throttled)
+        self.origin = time.monotonic()  # the run's clock starts here: elapsed_s is counted from it
+
+    def start(self, *, plan: dict[str, Any], popularity: dict[str, float]) -> None:
+        """Before the first step: the run's work plan and the baseline its curves are drawn against."""
+        self.progress.update(plan=plan, popularity=dict(popularity))
+        self._save()
 
     def __call__(self, staged: ScheduleEvent) -> None:
         event = staged.event
         progress = self.progress
+        self.origin = time.monotonic() - staged.wall_s
+        if progress.get("stage") != staged.stage + 1:
+            progress["stage_best"] = {}
         if event.metrics:
             progress["metrics"] = dict(event.metrics)
+            best = progress.get("stage_best") or {}
+            if event.kind == "end" or event.metrics.get(self.metric, 0.0) > best.get(self.metric, -1.0):
+                progress["stage_best"] = dict(event.metrics)  # the end event carries the stage's best
+        epochs = math.ceil(event.planned_steps / event.steps_per_epoch) if event.steps_per_epoch else 0
         progress.update(
             stage=staged.stage + 1,
             stages=staged.stages,
             blocks=staged.blocks,
-            epoch=event.epoch,
+            epoch=min(event.epoch + 1, epochs) if epochs else event.epoch + 1,
+            epochs=epochs,
             step=event.step,
             planned_steps=event.planned_steps,
             loss=event.loss if event.loss is not None else progress.get("loss"),
             stage_eta_s=event.eta_s,
+            stage_started_s=round(staged.offset_s, 3),
             elapsed_s=round(staged.wall_s, 3),
             positions_per_s=event.positions_per_s,
         )
@@ -426,7 +468,11 @@ class _Progress:
                     "stage": staged.stage + 1,
                     "blocks": staged.blocks,
                     "steps": event.step,
+                    "planned_steps": event.planned_steps,
                     "wall_s": event.wall_s,
+                    "stopped_by": event.stopped_by,
+                    "best": dict(event.metrics or {}),
+                    "decision": staged.decision,
                 }
             )
             progress["finished_stages"] = self.finished
@@ -437,6 +483,48 @@ class _Progress:
         if event.kind == "step" and now - self.last_write < PROGRESS_WRITE_S:
             return  # its loss point waits for the next write
         self.last_write = now
+        self._save()
+
+    def phase(
+        self,
+        name: str,
+        state: str,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        unit: str = "",
+        note: str = "",
+        save: bool = True,
+    ) -> dict[str, Any]:
+        """Set phase ``name``'s state (and count) after training, written at once unless ``save`` is
+        false (the last one is written with the job's end, in the same transaction); the progress."""
+        progress = self.progress
+        if "phases" not in progress:
+            progress["phases"] = phases_start()
+            progress["stage_eta_s"] = None  # the training stage is over, and its estimate with it
+        elapsed = round(time.monotonic() - self.origin, 3)
+        entry = next(p for p in progress["phases"] if p["name"] == name)
+        if state == RUNNING and entry["state"] != RUNNING:
+            entry["started_s"] = elapsed
+        if state in (DONE, SKIPPED) and "started_s" in entry:
+            entry["wall_s"] = round(elapsed - entry["started_s"], 3)
+        entry["state"] = state
+        entry.update({k: v for k, v in (("done", done), ("total", total)) if v is not None})
+        entry.update({k: v for k, v in (("unit", unit), ("note", note)) if v})
+        progress["elapsed_s"] = elapsed
+        if save:
+            self._save()
+        else:
+            self._derive()
+        return progress
+
+    def _derive(self) -> None:
+        if "plan" in self.progress:
+            self.progress["run_percent"], self.progress["run_eta_s"] = run_percent_and_eta(self.progress)
+
+    def _save(self) -> None:
+        self._derive()
+        progress = self.progress
 
         def write() -> None:
             with transaction.atomic():
@@ -584,6 +672,14 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         }
         _write(job.pk, lease, metrics=metrics)
 
+    # Popularity on the validation cases, computed once: the baseline the live curves are drawn
+    # against, and the gate's floor (the test cases get it at the end, as the candidate does).
+    popularity = {"max_len": train.max_len, "exclude_seen": train.exclude_seen}
+    valid_popularity = evaluate_popularity(split.train, split.valid, split.n_items, **popularity).metrics
+    progress = _Progress(job, lease, metric=train.metric)
+    carried = initial is not None and config.schedule.grow == "fixed"  # validated, not trained
+    plan = run_plan(config, split, carried=carried, serving=_warm_start_version(dataset) is not None)
+    progress.start(plan=plan, popularity=valid_popularity)
     # The run stops cleanly at its wall-time limit and keeps the best model so far (trainer.schedule).
     schedule = dataclasses.replace(config.schedule, time_limit_s=training_job_wall_limit_s(config))
     result = run_schedule(
@@ -592,7 +688,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         split,
         train,
         schedule,
-        on_progress=_Progress(job, lease),
+        on_progress=progress,
         should_stop=_CancelCheck(job.pk, lease),
         checkpoint_dir=stages_dir,
         initial_model=initial,
@@ -612,16 +708,23 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     if result.time_limited:  # the growth sentence says so: "stopped at the wall-time limit of 2 h; …"
         metrics["kept"]["time_limited"] = True
         logger.info("job #%d: %s", job.pk, result.growth)
+    cases = len(split.valid) + len(split.test)
+    progress.phase(FINAL_EVALUATION, RUNNING, done=0, total=cases, unit="cases")
     metrics["valid"] = evaluate(model, split.valid, **options).metrics
+    progress.phase(FINAL_EVALUATION, RUNNING, done=len(split.valid), total=cases)
     metrics["test"] = evaluate(model, split.test, **options).metrics
     # Popularity on the same cases, computed the same way: the floor every served model must beat.
-    popularity = {"max_len": train.max_len, "exclude_seen": train.exclude_seen}
     metrics["popularity"] = {
-        name: evaluate_popularity(split.train, cases, split.n_items, **popularity).metrics
-        for name, cases in (("valid", split.valid), ("test", split.test))
+        "valid": valid_popularity,
+        "test": evaluate_popularity(split.train, split.test, split.n_items, **popularity).metrics,
     }
+    progress.phase(FINAL_EVALUATION, DONE, done=cases, total=cases)
     serving = _warm_start_version(dataset)
+    scoring = f"scoring {serving.label} on the validation cases" if serving else "against popularity"
+    progress.phase(PROMOTION_GATE, RUNNING, note=scoring)
     promotion = promotion_judge(serving=serving, split=split, metrics=metrics, device=device)
+    progress.phase(PROMOTION_GATE, DONE, note=promotion.reason)
+    progress.phase(EXPORT, RUNNING)
     model = model.cpu().eval()
     # Every file of a version is this attempt's own, written once: a registered version never changes.
     final = stages_dir.parent / "final.pt"
@@ -642,6 +745,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         data={"dataset": dataset.pk, "name": dataset.name, **(dataset.stats or {})},
         overwrite=True,  # only this attempt's own folder (a crash mid-export left it unregistered)
     )
+    progress.phase(EXPORT, DONE)
 
     def publish() -> tuple[TrainingJob, ModelVersion, str]:
         """Register, maybe activate, succeed: one transaction, tried again whole if the database drops."""
@@ -669,7 +773,13 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
             # version serving (or the reason it does not).
             if decision.activate and not version.is_active:
                 model_version_activate(version=version)
-            finished = _finish(job.pk, lease, Status.SUCCEEDED, metrics=metrics)  # rolls back if lost
+            state, note = (
+                (DONE, f"serving as {version.label}") if version.is_active else (SKIPPED, decision.reason)
+            )
+            shown = progress.phase(ACTIVATION, state, note=note, save=False)
+            finished = _finish(
+                job.pk, lease, Status.SUCCEEDED, metrics=metrics, progress=shown
+            )  # rolls back if lost
         return finished, version, decision.reason
 
     finished, version, reason = db_retry(publish, what=f"job #{job.pk} publish")
@@ -688,39 +798,42 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         logger.info("job #%s: not claimed (not pending, or waiting for a running place)", job_id)
         return None
     lease = job.attempts
-    logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", lease)
-    try:
+    with attempt_log(job, lease):
+        logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", lease)
         try:
-            with _Heartbeat(job.pk, lease, settings.STUDIO_HEARTBEAT_INTERVAL_S):
-                return _train_and_publish(job, lease)
-        except (
-            JobError,
-            ConfigError,
-            DataError,
-            CheckpointError,
-            ExportError,
-            ApplicationError,
-            TimeLimitError,  # the wall-time limit came before any stage was validated
-        ) as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            logger.info("job #%d: failed: %s", job.pk, message)
-            # What the job page and the API show: short, and never a path of this server's storage.
-            message = bound_message(message.replace(str(settings.MEDIA_ROOT).rstrip("/") + "/", ""))
-            return _finish(job.pk, lease, Status.FAILED, error=message)
-        except SoftTimeLimitExceeded:
-            limit = settings.STUDIO_TRAINING_TIME_LIMIT_S
-            error = f"the run reached the time limit ({limit} s); resume it"
-            return _finish(job.pk, lease, Status.FAILED, error=error)
+            try:
+                with _Heartbeat(job.pk, lease, settings.STUDIO_HEARTBEAT_INTERVAL_S):
+                    return _train_and_publish(job, lease)
+            except (
+                JobError,
+                ConfigError,
+                DataError,
+                CheckpointError,
+                ExportError,
+                ApplicationError,
+                TimeLimitError,  # the wall-time limit came before any stage was validated
+            ) as exc:
+                message = getattr(exc, "message", None) or str(exc)
+                logger.info("job #%d: failed: %s", job.pk, message)
+                # What the job page and the API show: short, and never a path of this server's storage.
+                message = bound_message(message.replace(str(settings.MEDIA_ROOT).rstrip("/") + "/", ""))
+                return _finish(job.pk, lease, Status.FAILED, error=message)
+            except SoftTimeLimitExceeded:
+                limit = settings.STUDIO_TRAINING_TIME_LIMIT_S
+                error = f"the run reached the time limit ({limit} s); resume it"
+                return _finish(job.pk, lease, Status.FAILED, error=error)
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                reference = uuid.uuid4().hex[:10]
+                logger.exception("job #%d: unexpected error, reference %s", job.pk, reference)
+                close_old_connections()
+                error = f"internal error ({type(exc).__name__}), reference {reference}; see the worker log"
+                return _finish(job.pk, lease, Status.FAILED, error=error)
         except LeaseLost:
-            raise
-        except Exception as exc:
-            reference = uuid.uuid4().hex[:10]
-            logger.exception("job #%d: unexpected error, reference %s", job.pk, reference)
-            close_old_connections()
-            error = f"internal error ({type(exc).__name__}), reference {reference}; see the worker log"
-            return _finish(job.pk, lease, Status.FAILED, error=error)
-    except LeaseLost:
-        logger.warning(
-            "job #%d: attempt %d lost its lease to a newer attempt; stopped without writing", job.pk, lease
-        )
-        return None
+            logger.warning(
+                "job #%d: attempt %d lost its lease to a newer attempt; stopped without writing",
+                job.pk,
+                lease,
+            )
+            return None

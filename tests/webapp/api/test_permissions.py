@@ -107,6 +107,7 @@ def dashboard_routes(o: dict) -> list[Route]:
         Route("read", "get", f"/jobs/table?dataset={d}"),
         Route("read", "get", f"/jobs/{j}/"),
         Route("read", "get", f"/jobs/{j}/summary"),
+        Route("act", "get", f"/jobs/{j}/log"),  # the worker's log is the owner's: others who read get 403
         Route("read", "get", f"/compare/?a={j}&b={j}"),
         Route("read", "get", f"/versions/{older}/activate/confirm"),
         Route("read", "get", f"/try/?dataset={d}"),
