@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp.core.exceptions import PermissionDeniedError
 from webapp.core.permissions import CHANGE, may_change
 from webapp.dashboard.decorators import not_found_as_404
 from webapp.dashboard.offers import (
@@ -74,10 +72,7 @@ def version(request: HttpRequest, version_id: int) -> HttpResponse:
 @not_found_as_404
 def version_file(request: HttpRequest, version_id: int, name: str) -> FileResponse:
     """A file of a version's artifact folder, streamed; 403 for one who may only read the version."""
-    try:
-        file = model_version_file(user=request.user, version_id=version_id, name=name)
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from None
+    file = model_version_file(user=request.user, version_id=version_id, name=name)
     return FileResponse(file.path.open("rb"), as_attachment=True, filename=file.name)
 
 
