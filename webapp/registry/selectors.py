@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from serving.artifact import METADATA_FILE, MODEL_FILE
 from trainer.data.messages import quote
@@ -50,9 +50,11 @@ def model_version_get(*, user: Any, version_id: Any, action: str = VIEW) -> Mode
 
 def model_version_active(*, user: Any, dataset_id: int) -> ModelVersion:
     """The active version of a dataset ``user`` may query (a read of its versions); 404 for a dataset
-    they may not see, 503 for none active."""
-    active = ModelVersion.objects.filter(dataset_id=dataset_id, is_active=True).only(
-        "id", "dataset_id", "number", "artifact_dir"
+    they may not see, 503 for none active. The version carries ``dataset_owner_id``."""
+    active = (
+        ModelVersion.objects.filter(dataset_id=dataset_id, is_active=True)
+        .only("id", "dataset_id", "number", "artifact_dir")
+        .annotate(dataset_owner_id=F("dataset__owner_id"))  # for webapp.registry.serving's memo
     )
     # The owner's own call, the common one on this hot path, is answered without reading permissions
     # (a permission check costs two more queries per request for a user who is not a superuser).

@@ -195,6 +195,10 @@ STUDIO_PROMOTION_MARGIN = env.float("DJANGO_PROMOTION_MARGIN", default=0.0)
 # -- serving ----------------------------------------------------------------------------------
 
 SERVING_INTRA_OP_THREADS = env.int("SERVING_INTRA_OP_THREADS", default=1)
+# POST /api/v1/recommend answers from what its process read at most this many seconds ago: the
+# caller's token and the dataset's active version (an activation elsewhere reaches every process
+# within this bound; made in the process, at once). 0: read both on every request (two queries).
+SERVING_CACHE_S = env.float("SERVING_CACHE_S", default=1.0)
 
 # -- REST API ---------------------------------------------------------------------------------
 
