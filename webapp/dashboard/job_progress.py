@@ -150,6 +150,7 @@ def job_phase_now(job: TrainingJob) -> PhaseRow | None:
 
 def job_run_eta_s(job: TrainingJob) -> float | None:
     """Seconds the run has left at its measured speed, while it trains (:mod:`webapp.training.progress`)."""
-    if job.status not in TrainingJob.ACTIVE:
+    progress = job.progress or {}
+    if job.status not in TrainingJob.ACTIVE or progress.get("phases"):
         return None
-    return (job.progress or {}).get("run_eta_s")
+    return progress.get("run_eta_s")

@@ -139,6 +139,7 @@ def test_after_training_the_page_shows_the_phase_running_not_a_frozen_stage(brow
     assert '<progress id="phase-progress" max="100" value="50.0">' in html
     assert "6,040 of 12,080 cases" in html
     assert '<dd id="fact-eta">–</dd>' in html  # no stage ETA for a stage that is over
+    assert '<dd id="fact-run-eta">–</dd>' in html  # nor one at a speed measured on training
 
     exporting = [
         {**phases[0], "state": "done", "done": 12080, "wall_s": 31.0},

@@ -206,7 +206,7 @@
     text("fact-epoch", p.stage ? `${count(p.epoch)}${p.epochs ? ` of ${count(p.epochs)}` : ""}` : "–");
     text("fact-loss", fixed(p.loss, 4));
     text("fact-eta", job.finished || phase ? "–" : duration(p.stage_eta_s));
-    text("fact-run-eta", job.finished ? "–" : duration(p.run_eta_s));
+    text("fact-run-eta", job.finished || phase ? "–" : duration(p.run_eta_s));
     text("fact-elapsed", duration(p.elapsed_s));
     text("fact-mrr", fixed((p.metrics || {})["mrr@5"], 4));
     text("fact-ndcg", fixed((p.metrics || {})["ndcg@10"], 4));
