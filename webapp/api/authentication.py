@@ -5,8 +5,9 @@ millisecond; looking the token up in the database took twice that (a query, and 
 connection per request). So a key that authenticated is remembered in the process for
 ``SERVING_CACHE_S`` seconds (settings; 1 s by default, 0 looks it up on every request):
 
-- a token deleted, or a user saved (deactivated, password changed) or deleted, in this process is
-  forgotten at once, and again when its transaction commits;
+- a token deleted, a user saved (deactivated, password changed) or deleted, or a change of
+  permissions or groups, in this process is forgotten at once, and again when its transaction
+  commits (the user object is remembered with the permissions Django caches on it);
 - done in another process (another gunicorn worker, the admin on another host, a shell), it stops
   working within ``SERVING_CACHE_S``.
 
@@ -20,8 +21,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
@@ -66,3 +68,15 @@ def _user_changed(sender, instance, **kwargs) -> None:
 post_delete.connect(_token_deleted, sender=Token, dispatch_uid="recommend-token-deleted")
 post_save.connect(_user_changed, sender=get_user_model(), dispatch_uid="recommend-user-saved")
 post_delete.connect(_user_changed, sender=get_user_model(), dispatch_uid="recommend-user-deleted")
+
+
+def _permissions_changed(sender, action: str, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        _forget_now_and_on_commit(_tokens.clear)  # rare, and may touch many users (a group's)
+
+
+for _through in (get_user_model().user_permissions.through, get_user_model().groups.through):
+    m2m_changed.connect(_permissions_changed, sender=_through, dispatch_uid=f"recommend-{_through.__name__}")
+m2m_changed.connect(
+    _permissions_changed, sender=Group.permissions.through, dispatch_uid="recommend-group-perms"
+)
