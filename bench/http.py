@@ -318,12 +318,15 @@ def main() -> int:
                 f"{r['requests_per_s']:>8.0f}{r['errors']:>8}  {' '.join(f'{x:.2f}' for x in r['loads'])}"
             )
     if "baseline" in variants:
+        print("baseline -> ours (ratio: baseline/ours for latency, ours/baseline for requests/s)")
         for c in connections:
             ours, base = results[f"ours@{c}"], results[f"baseline@{c}"]
             print(
-                f"{c} connections, baseline / ours: p50 {base['p50_ms'] / ours['p50_ms']:.2f}x lower, "
-                f"p99 {base['p99_ms'] / ours['p99_ms']:.2f}x lower, "
-                f"requests/s {ours['requests_per_s'] / base['requests_per_s']:.2f}x higher"
+                f"{c:>3} connections: p50 {base['p50_ms']:.2f} -> {ours['p50_ms']:.2f} ms "
+                f"({base['p50_ms'] / ours['p50_ms']:.2f}), "
+                f"p99 {base['p99_ms']:.2f} -> {ours['p99_ms']:.2f} ms "
+                f"({base['p99_ms'] / ours['p99_ms']:.2f}), requests/s {base['requests_per_s']:.0f} -> "
+                f"{ours['requests_per_s']:.0f} ({ours['requests_per_s'] / base['requests_per_s']:.2f})"
             )
     return 0 if all(results[f"ours@{c}"]["errors"] == 0 for c in connections) else 1
 
