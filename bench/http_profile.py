@@ -1,14 +1,15 @@
 """Where the time of one POST /api/v1/recommend goes inside Django, stage by stage, in this process.
 
-    python bench/http_profile.py                 # 3,000 requests through Django's WSGI handler
-    python bench/http_profile.py --requests 500
+    python bench/http_profile.py                 # 3,000 requests per variant through Django's WSGI handler
+    python bench/http_profile.py --requests 600
 
 Uses the state ``bench/http.py`` sets up (a user and token, ml-100k, an active 16-block NextItNet)
 and the production settings gunicorn runs with, then calls Django's WSGI handler directly (no socket,
 no gunicorn) with real ml-100k histories. Every stage is timed by a wrapper around the function that
 does it; a middleware's figure is its own time (what it adds around the next one). Also counted per
-request: SQL queries (listed once) and log records. Prints a table in ms per request and writes it
-to ``bench/results/http/profile.json``.
+request: SQL queries (listed once) and log records. The baseline (``SERVING_CACHE_S=0``: the token
+and the active version read on every request) and the configured value alternate in rounds; prints
+both columns in ms per request and writes them to ``bench/results/http/profile.json``.
 """
 
 from __future__ import annotations
@@ -104,17 +105,52 @@ class _Counter(logging.Handler):
         self.records += 1
 
 
+def breakdown(ms: dict[str, float], middleware: list[str]) -> list[tuple[str, float]]:
+    """Table rows (label, ms per request) from the per-stage totals."""
+    rows: list[tuple[str, float]] = [("whole request (Django WSGI handler)", ms["whole request"])]
+    inclusive = [ms.get(f"mw:{name}", 0.0) for name in middleware] + [ms["inner"]]
+    rows.append(("  WSGI handler itself (request object, signals)", ms["whole request"] - inclusive[0]))
+    for i, name in enumerate(middleware):
+        rows.append((f"  middleware {name}", inclusive[i] - inclusive[i + 1]))
+    rendering = ms.get("render", 0.0)
+    rows.append(("  URL resolution, view wrapper", ms["inner"] - ms["dispatch"] - rendering))
+    rows.append(("  DRF view (dispatch), of which:", ms["dispatch"]))
+    named = 0.0
+    for keys, label in (
+        (("authentication",), "authentication (token header, user)"),
+        (("token lookup",), "  of which the token -> user lookup"),
+        (("permissions",), "permission classes"),
+        (("throttles",), "throttles"),
+        (("parse",), "JSON parse"),
+        (("serving_version", "model_version_active"), "active-version lookup"),
+        (("serving_recommend",), "serving call"),
+        (("model call",), "  of which the model call"),
+    ):
+        value = next((ms[key] for key in keys if key in ms), 0.0)
+        rows.append((f"    {label}", value))
+        named += value if not label.startswith("  ") else 0.0
+    rows.append(("    the rest of the view", ms["dispatch"] - named))
+    rows.append(("  JSON rendering", rendering))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=3000, help="per server variant")
+    parser.add_argument("--rounds", type=int, default=3, help="the variants alternate this many times")
     parser.add_argument("--blocks", type=int, default=16)
     args = parser.parse_args()
 
     token, dataset_id, histories = setup_state(args.blocks, 0)
+    from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
     from django.test import RequestFactory
 
+    from webapp.registry.serving import serving_reset
+
+    # As in bench/http.py: the baseline reads the token and the active version on every request.
+    variants = {"baseline": 0.0, "ours": settings.SERVING_CACHE_S}
     middleware = instrument()
     handler = WSGIHandler()
     factory = RequestFactory()
@@ -135,74 +171,64 @@ def main() -> int:
         response = handler(environ(body), lambda status, headers, exc_info=None: statuses.append(status))
         return b"".join(response)
 
-    for body in bodies[:200]:  # sessions open, caches fill
+    for body in bodies[:200]:  # sessions open
         call(body)
-    queries: list[str] = []
+    queries: dict[str, list[str]] = {name: [] for name in variants}
+    for name, cache_s in variants.items():
+        settings.SERVING_CACHE_S = cache_s
+        call(bodies[0])  # what the variant remembers is filled
 
-    def record(execute, sql, params, many, context):
-        queries.append(sql)
-        return execute(sql, params, many, context)
+        def record(execute, sql, params, many, context, name=name):
+            queries[name].append(sql)
+            return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(record):
-        call(bodies[0])
+        with connection.execute_wrapper(record):
+            call(bodies[0])
     counter = _Counter()
     logging.getLogger().addHandler(counter)
-    totals.clear()
+    stage_ms: dict[str, dict[str, float]] = {name: defaultdict(float) for name in variants}
     statuses.clear()
-    started = time.perf_counter()
-    for i in range(args.requests):
-        totals["whole request"] -= time.perf_counter()
-        call(bodies[i % len(bodies)])
-        totals["whole request"] += time.perf_counter()
-    wall = time.perf_counter() - started
+    chunk = args.requests // args.rounds
+    for round_ in range(args.rounds):
+        for name, cache_s in variants.items():
+            settings.SERVING_CACHE_S = cache_s
+            serving_reset()  # nothing remembered from the other variant; the session reloads
+            call(bodies[0])
+            totals.clear()
+            for i in range(chunk):
+                totals["whole request"] -= time.perf_counter()
+                call(bodies[(round_ * chunk + i) % len(bodies)])
+                totals["whole request"] += time.perf_counter()
+            for key, value in totals.items():
+                stage_ms[name][key] += 1000 * value / (chunk * args.rounds)
     logging.getLogger().removeHandler(counter)
     errors = sum(not s.startswith("200") for s in statuses)
 
-    n = args.requests
-    ms = {name: 1000 * value / n for name, value in totals.items()}
-    rows: list[tuple[str, float]] = [("whole request (Django WSGI handler)", ms["whole request"])]
-    inclusive = [ms.get(f"mw:{name}", 0.0) for name in middleware] + [ms["inner"]]
-    rows.append(("  WSGI handler itself (request object, signals)", ms["whole request"] - inclusive[0]))
-    for i, name in enumerate(middleware):
-        rows.append((f"  middleware {name}", inclusive[i] - inclusive[i + 1]))
-    rendering = ms.get("render", 0.0)
-    rows.append(("  URL resolution, view wrapper", ms["inner"] - ms["dispatch"] - rendering))
-    rows.append(("  DRF view (dispatch), of which:", ms["dispatch"]))
-    named = 0.0
-    for key, label in (
-        ("authentication", "authentication (token header, user)"),
-        ("token lookup", "  of which the token -> user lookup"),
-        ("permissions", "permission classes"),
-        ("throttles", "throttles"),
-        ("parse", "JSON parse"),
-        ("model_version_active", "active-version lookup"),
-        ("serving_version", "active-version lookup"),
-        ("serving_recommend", "serving call"),
-        ("model call", "  of which the model call"),
-    ):
-        if key in ms:
-            rows.append((f"    {label}", ms[key]))
-            named += ms[key] if not label.startswith("  ") else 0.0
-    rows.append(("    the rest of the view", ms["dispatch"] - named))
-    rows.append(("  JSON rendering", rendering))
+    tables = {name: breakdown(stage_ms[name], middleware) for name in variants}
     load = os.getloadavg()
-    print(f"{n} requests, {n / wall:.0f} requests/s in one thread, {errors} not 200; load {load[0]:.2f}")
-    print(f"{'stage':<52} {'ms/request':>10}")
-    for label, value in rows:
-        print(f"{label:<52} {value:>10.3f}")
-    print(f"SQL queries per request: {len(queries)}")
-    for query in queries:
-        print(f"  {query[:150]}")
-    print(f"log records per request: {counter.records / n:.2f}")
+    print(
+        f"{chunk * args.rounds} requests per variant in {args.rounds} alternating rounds, one thread, "
+        f"{errors} not 200; baseline: SERVING_CACHE_S=0, ours: {variants['ours']:g}; load average "
+        + " ".join(f"{x:.2f}" for x in load)
+    )
+    print(f"{'stage (ms per request)':<52} {'baseline':>9} {'ours':>9}")
+    for (label, base), (_, ours) in zip(tables["baseline"], tables["ours"], strict=True):
+        print(f"{label:<52} {base:>9.3f} {ours:>9.3f}")
+    for name in variants:
+        print(f"SQL queries per request, {name}: {len(queries[name])}")
+        for query in queries[name]:
+            print(f"  {query[:150]}")
+    print(f"log records per request: {counter.records / (2 * chunk * args.rounds):.2f}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "profile.json").write_text(
         json.dumps(
             {
-                "requests": n,
+                "requests_per_variant": chunk * args.rounds,
                 "load": load,
-                "stages_ms": dict(rows),
+                "variants": variants,
+                "stages_ms": {name: dict(rows) for name, rows in tables.items()},
                 "queries": queries,
-                "log_records_per_request": counter.records / n,
+                "log_records_per_request": counter.records / (2 * chunk * args.rounds),
             },
             indent=2,
         )
