@@ -1,7 +1,7 @@
 """The only place the web app calls :mod:`serving`: one registry per dataset in each server process.
 
 Sessions are created lazily, on the first request a process answers for a dataset (after gunicorn
-forked, never per request). Each request names the version the database says is active; when it
+forked, never per request). Each request names the dataset's active version (below); when it
 differs from what this process holds, the new version is loaded first and then swapped in, so a
 version that fails to load leaves the old one answering.
 
