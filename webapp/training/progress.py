@@ -18,6 +18,7 @@ Everything here is pure: plain dictionaries in, the job's ``progress`` keys out 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from trainer.budget import DataSize, stage_costs
@@ -119,4 +120,5 @@ def _share(step: Any, planned: Any) -> float:
 
 
 def _percent(done: float, total: float) -> float:
-    return round(min(100.0, 100.0 * done / total), 1)
+    """Rounded down: a run is 100 % done only once all of it is."""
+    return min(100.0, math.floor(1000.0 * done / total) / 10)

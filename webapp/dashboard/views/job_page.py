@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -42,9 +43,11 @@ from webapp.training.worker_log import training_job_log_tail
 def job(request: HttpRequest, job_id: int) -> HttpResponse:
     item = training_job_get(user=request.user, job_id=job_id)
     log_readable = _may_read_log(request.user, item)
+    percent = job_run_percent(item)
     context = {
         **_job_summary_context(item, request.user),
-        "run_percent": job_run_percent(item),
+        "run_percent": percent,
+        "run_percent_whole": math.floor(percent),  # 99.6 % is not done: the page does not say 100 %
         "run_eta_s": job_run_eta_s(item),
         "phase_now": job_phase_now(item),
         "created_ago": _ago(item.created_at),

@@ -198,7 +198,7 @@
     const percent = job.status === "SUCCEEDED" ? 100 : p.run_percent;
     if (typeof percent === "number") {
       runBar.value = percent;
-      text("run-percent", `${Math.round(percent)} %`);
+      text("run-percent", `${Math.floor(percent)} %`); // 99.6 % is not done yet
     }
     text("stage-number", p.stage || "–");
     text("stage-count", p.stages || "–");
