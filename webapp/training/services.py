@@ -152,7 +152,9 @@ def training_job_create(
     try:
         built = job_config_build(config if config is not None else {})
     except ConfigError as exc:
-        raise ApplicationError(str(exc), {"field": "config"}) from None
+        raise ApplicationError(
+            str(exc), {"field": "config", **({"key": exc.key} if exc.key else {})}
+        ) from None
     _ensure_ready(dataset)
     base = None
     if built.warm_start:

@@ -43,6 +43,18 @@ def test_unknown_config_keys_are_refused_with_the_valid_ones(
     assert callbacks == [] and not TrainingJob.objects.exists()
 
 
+def test_a_bad_value_names_its_key(api, ready_dataset, django_capture_on_commit_callbacks):
+    response, _ = _create(
+        api, django_capture_on_commit_callbacks, ready_dataset, {"train": {"epochs": "many"}}
+    )
+    body = response.json()
+    assert response.status_code == 400
+    assert body == {
+        "message": "train.epochs must be a whole number between 1 and 1000, got 'many'",
+        "extra": {"field": "config", "key": "train.epochs"},
+    }
+
+
 def test_missing_dataset_is_a_field_error(api):
     response = api.post("/api/v1/jobs", {"config": {}}, format="json")
     assert response.status_code == 400
