@@ -277,6 +277,13 @@ class TrainingForm(forms.Form):
             return None
         return value
 
+    def focus_first_error(self) -> None:
+        """Autofocus the first field in error, so the page comes back scrolled to it (the non-field
+        errors sit above the first field); without the fragment a form action would carry into the
+        new job's URL."""
+        names = [name for name in self.fields if name in self.errors] or ["model"]
+        self.fields[names[0]].widget.attrs["autofocus"] = True
+
     def add_config_error(self, exc: ConfigError) -> None:
         """``exc`` next to the field it is about (its key without the section prefix), else by the JSON."""
         field = FIELD_BY_KEY.get(exc.key or "")

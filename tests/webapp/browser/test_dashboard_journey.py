@@ -1,10 +1,13 @@
 """A user's whole day in the dashboard, in headless Chromium, against real Celery workers.
 
-Log in, upload a slice of ml-100k, start a StackRec job and watch its progress bar move and its
-curves grow without a reload, see it finish with its stage timeline, train a scratch run beside it
-and compare the two, activate a version, get recommendations on the try-it page, append an
-increment and start a retrain from the admin, and compare the retrained model with the version it
-started from. Every page is saved as a screenshot (var/screenshots/, the README shows them).
+Log in, upload a slice of ml-100k and its item titles, start a StackRec job and watch its progress
+bar move, its running stage's steps count up and its curves grow without a reload (steps or time on
+the x axis, smoothing, zoom, the popularity baseline), see it finish with its stage timeline, its
+phases after training and its worker log, train a scratch run beside it and compare the two,
+activate a version, take its ONNX file away, get recommendations with titles on the try-it page,
+append an increment and start a retrain from the admin, compare the retrained model with the
+version it started from, then tick all three runs in the runs table and compare them. Every page is
+saved as a screenshot (var/screenshots/; the documentation shows them).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def _train(page, dataset: Dataset, config: dict) -> int:
     page.goto(f"/datasets/{dataset.pk}/")
     form = page.locator("#train-form")
     form.locator("select[name=preset]").select_option("custom")
+    form.locator("#advanced-config summary").click()
     form.locator("textarea[name=config]").fill(json.dumps(config))
     form.locator("button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
@@ -77,7 +81,7 @@ def _wait_ready(page, name: str) -> Dataset:
 
 
 def test_upload_train_watch_compare_activate_try_and_retrain(
-    studio_server, user_page, staff_user_page, user, real_slice, screenshot
+    studio_server, user_page, staff_user_page, user, real_slice, shared_data, screenshot
 ):
     page = user_page
 
@@ -90,6 +94,10 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     expect(page).to_have_url(re.compile(r"/datasets/\d+/$"))
     dataset = _wait_ready(page, "ml-100k slice")
     expect(page.locator("#length-chart")).to_be_visible()
+    titles = page.locator("#item-titles-form")
+    titles.locator("input[type=file]").set_input_files(shared_data / "ml-100k" / "ml-100k.item")
+    titles.locator("button[type=submit]").click()
+    expect(page.locator("#item-titles-summary")).to_contain_text("items have a title")
     screenshot("dataset")
 
     # -- a StackRec job, watched live ---------------------------------------------------------
@@ -98,6 +106,9 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     status = page.locator("#job-status")
     expect(status).to_have_attribute("data-status", "RUNNING", timeout=JOB_S)
     expect(page.locator("#valid-chart")).not_to_have_attribute("data-points", "0", timeout=JOB_S)
+    running = page.locator("#stage-timeline .stage-row.running")
+    expect(running).to_have_count(1)
+    expect(running.locator("td[data-label=steps]")).to_contain_text(re.compile(r"[1-9][\d,]* of [\d,]+"))
     seen = (_points(page, "valid-chart"), page.locator("#run-progress").get_attribute("value"))
     screenshot("job-running")
     deadline = time.monotonic() + JOB_S / 1000
@@ -113,6 +124,25 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     expect(page.locator("#stage-timeline .stage-row")).to_have_count(2)
     expect(page.locator("#stage-timeline")).to_contain_text("2")
     assert _points(page, "loss-chart") > 0
+    for phase in ("final-evaluation", "promotion-gate", "export", "activation"):
+        expect(page.locator(f'#job-phases li.phase[data-phase="{phase}"]')).not_to_have_attribute(
+            "data-state", re.compile("waiting|running")
+        )
+    expect(page.locator("#valid-chart")).to_have_attribute("data-baseline", "true")
+    page.locator("#x-axis-steps").check()
+    page.locator("#smoothing").fill("0.6")
+    expect(page.locator("#smoothing-value")).to_have_text("0.60")
+    box = page.locator("#valid-chart").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(page.locator("#zoom-reset")).to_be_visible()
+    page.locator("#zoom-reset").click()
+    expect(page.locator("#zoom-reset")).to_be_hidden()
+    page.locator("#x-axis-time").check()
+    page.locator("#job-log summary").click()
+    expect(page.locator("#job-log-lines")).to_contain_text("stage")
     stacked = TrainingJob.objects.get(pk=stacked_id)
     assert stacked.status == TrainingJob.Status.SUCCEEDED, stacked.error
     assert _points(page, "valid-chart") == stacked.points.filter(kind="valid").count()
@@ -149,12 +179,21 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     screenshot("versions")
     scratch_version = chosen
 
+    page.goto(f"/versions/{chosen.pk}/")
+    with page.expect_download() as download:
+        page.locator('#version-files .version-file[data-file="model.onnx"] a.download').click()
+    onnx = download.value
+    assert onnx.suggested_filename == "model.onnx"
+    assert onnx.path().stat().st_size == (chosen.artifact_path / "model.onnx").stat().st_size
+    screenshot("version")
+
     page.goto(f"/try/?dataset={dataset.pk}")
     page.locator("button.example-history").first.click()
     assert page.locator("#try-form [name=history]").input_value().strip()
     page.locator("#try-form button[type=submit]").click()
     expect(page.locator("#recommendations .rec-row")).to_have_count(10)
     expect(page.locator("#result-version")).to_have_text(scratch_version.label)
+    expect(page.locator("#recommendations .rec-title").first).not_to_have_text("–")  # ml-100k's titles
     screenshot("try")
 
     # -- an increment, and a retrain started from the admin -----------------------------------
@@ -199,3 +238,15 @@ def test_upload_train_watch_compare_activate_try_and_retrain(
     page.goto("/jobs/")
     expect(page.locator(".job-row")).to_have_count(3)
     screenshot("jobs")
+    for job_id in (stacked_id, scratch_id, retrain.pk):
+        page.locator(f"#pick-{job_id}").check()
+    page.locator("#compare-selected").click()
+    expect(page.locator("#compare-chart")).to_have_attribute("data-lines", "3")
+    expect(page.locator("#run-figures .run-figures-row")).to_have_count(3)
+    expect(page.locator('#config-diff .config-diff-row[data-key="schedule.method"]')).to_be_visible()
+    screenshot("compare-runs")
+
+    missing = page.goto("/jobs/999999/")
+    assert missing.status == 404
+    expect(page.locator("main")).to_contain_text("not found")
+    expect(page.get_by_role("link", name="Datasets")).to_be_visible()  # the navigation stays

@@ -109,7 +109,7 @@ def test_a_refused_form_keeps_the_input_and_puts_each_error_beside_its_field(bro
     form = _form_html(page)
     assert 'name="start_blocks" value="4"' in form and 'name="lr" value="0.02"' in form
     assert html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1)).strip() == typed
-    assert 'action="/jobs/create#train-form"' in form  # the page opens at the form
+    assert re.search(r'name="epochs"[^>]*autofocus', form)  # the page opens at the first error
 
     response = browser.post(
         "/jobs/create", {"dataset": ready_dataset.pk, "start_blocks": "8", "final_blocks": "4", "epochs": "x"}

@@ -37,4 +37,5 @@ def job_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "training job queued")
             return redirect("dashboard:job", created.pk)
+    form.focus_first_error()
     return render_dataset_page(request, item, training_form=form, status=400)
