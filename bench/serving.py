@@ -10,11 +10,13 @@ What it does, in one process:
 2. trains NextItNet (16 blocks) and SASRec (2 blocks) on Amazon Beauty (leave-one-out, histories of
    up to 50 items) for a fixed short time budget — latency does not depend on accuracy; the
    checkpoints are cached in ``bench/results/serving/`` so a rerun only measures;
-3. exports each model (the graph serving uses; for NextItNet also the all-positions graph and the
-   model's own forward as exported plainly, the baseline the issue quotes) and an INT8 copy;
+3. exports each model (the graph serving uses; for NextItNet also the previous batch-major graph
+   (``bench/batch_major_graph.py``), the all-positions graph and the model's own forward as exported
+   plainly) and an INT8 copy; exports are cached too (``--reexport`` after changing the exporter);
 4. times the model call for batch 1 and 64 at length 50 (the worst case) and on real Beauty test
    histories, with one intra-op thread everywhere: p50/p99 latency, users/s, speed-up over eager,
    FLOPs per user and the fraction of the measured peak achieved;
+   then NextItNet's new graph against the previous one side by side (ratios, share of the peak);
 5. measures micro-batching: many client threads sending single requests, direct against batched;
 6. INT8 parity report on ml-100k: HR@10 of eager, ONNX fp32 and ONNX INT8, and the speed-up.
 
@@ -41,6 +43,7 @@ import argparse
 import json
 import logging
 import platform
+import shutil
 import sys
 import tempfile
 import threading
@@ -56,6 +59,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+from bench.batch_major_graph import BatchMajorLastHidden
 from serving import MicroBatcher, Recommender
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.evaluation import evaluate
@@ -212,9 +216,16 @@ def trained(
     return model.eval(), info
 
 
-def artifacts(name: str, model, split, data: str, with_int8_output_layer: bool = False) -> dict[str, Path]:
+PREVIOUS = "ort fp32 batch-major"  # NextItNet's graph before the time-major one (bench/batch_major_graph.py)
+
+
+def artifacts(
+    name: str, model, split, data: str, with_int8_output_layer: bool = False, reexport: bool = False
+) -> dict[str, Path]:
     """The exported graphs to compare, built once and cached next to the checkpoints."""
     base = OUT / "artifacts" / f"{data}-{name}-{len(model.blocks)}"
+    if reexport and base.exists():
+        shutil.rmtree(base)
     counts = count_items(split.train, split.n_items)
     paths = {"ort fp32": base / "fp32"}
     if not paths["ort fp32"].exists():
@@ -239,7 +250,12 @@ def artifacts(name: str, model, split, data: str, with_int8_output_layer: bool =
                 item_counts=counts,
                 config=ExportConfig(max_len=MAX_LEN, last_position=False),
             )
-        # The model's own forward exported as is (ONNX Conv between transposes): the issue's baseline.
+        paths[PREVIOUS] = base / "fp32-batch-major.onnx"
+        if not paths[PREVIOUS].exists():
+            graph = TopKGraph(model, max_len=MAX_LEN, max_k=100, last_position=True)
+            graph.encoder = BatchMajorLastHidden(model, MAX_LEN)
+            export_onnx_graph(graph, paths[PREVIOUS], max_len=MAX_LEN, opset=18, n_items=model.n_items)
+        # The model's own forward exported as is (ONNX Conv between transposes).
         plain = base / "plain.onnx"
         if not plain.exists():
             graph = TopKGraph(model, max_len=MAX_LEN, max_k=100, last_position=False)
@@ -372,7 +388,7 @@ def micro_batching(path: Path, split, clients: int, seconds: float) -> list[dict
     return results
 
 
-def int8_report(seconds: float) -> list[dict]:
+def int8_report(seconds: float, reexport: bool = False) -> list[dict]:
     """HR@10, agreement with fp32 and speed of eager, ONNX fp32 and ONNX INT8 on ml-100k's test users."""
     spec = DataSpec(path=str(REPO.parent / "shared" / "data" / "ml-100k" / "ml-100k.inter"))
     split = prepare_split(spec)
@@ -382,7 +398,7 @@ def int8_report(seconds: float) -> list[dict]:
         ("sasrec", 2, {"embedding_dim": 64, "dropout": 0.2}),
     ):
         model, info = trained(name, blocks, split, "ml-100k", seconds, options)
-        paths = artifacts(name, model, split, "ml-100k", with_int8_output_layer=True)
+        paths = artifacts(name, model, split, "ml-100k", with_int8_output_layer=True, reexport=reexport)
         torch.set_num_threads(THREADS)
         eager_hr = evaluate(model, split.test, max_len=MAX_LEN).metrics["hr@10"]
         row = {"model": f"{name}-{blocks}", "trained": info, "eager hr@10": eager_hr}
@@ -456,6 +472,29 @@ def print_rows(rows: list[Row]) -> None:
         print(" ".join(f"{c:{align}{width}}" for c, (_, width, align, _) in zip(cells, COLUMNS, strict=True)))
 
 
+def print_against_previous(rows: list[Row]) -> list[dict]:
+    """NextItNet's serving graph (``ort fp32``) beside the previous batch-major one, same run and inputs."""
+    by = {(r.model, r.engine, r.batch, r.histories): r for r in rows}
+    pairs = []
+    print(f"\nNextItNet fp32, time-major graph (new) against the batch-major graph ({PREVIOUS}):")
+    heads = (("batch", ">6"), ("histories", ">19"), ("p50 ms new/prev", ">17"), ("p99 ms new/prev", ">17"),
+             ("users/s new/prev", ">19"), ("× speed", ">8"), ("% peak new/prev", ">17"))  # fmt: skip
+    print("  " + "".join(f"{h:{spec}}" for h, spec in heads))
+    for (model, engine, batch, histories), new in by.items():
+        old = by.get((model, PREVIOUS, batch, histories))
+        if engine != "ort fp32" or old is None:
+            continue
+        pair = {"batch": batch, "histories": histories, "new": asdict(new), "previous": asdict(old)}
+        pairs.append(pair)
+        print(
+            f"  {batch:>6}{histories:>19}{new.p50_ms:>9.3f}/{old.p50_ms:<7.3f}"
+            f"{new.p99_ms:>9.3f}/{old.p99_ms:<7.3f}"
+            f"{new.users_per_s:>10.0f}/{old.users_per_s:<8.0f}{old.p50_ms / new.p50_ms:>8.2f}"
+            f"{new.peak_share:>10.1%}/{old.peak_share:<6.1%}"
+        )
+    return pairs
+
+
 def print_int8(report: list[dict]) -> None:
     print("\nINT8 (dynamic quantisation) on ml-100k, all test users; CPU time at length 50, one thread:")
     heads = (("model", "<14"), ("engine", "<28"), ("HR@10", ">8"), ("vs fp32", ">9"),
@@ -482,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--int8-train-seconds", type=float, default=30.0, help="budget per ml-100k model")
     parser.add_argument("--clients", type=int, default=16, help="client threads for the micro-batching test")
     parser.add_argument("--skip-int8-report", action="store_true")
+    parser.add_argument("--skip-micro-batching", action="store_true")
+    parser.add_argument(
+        "--reexport", action="store_true", help="export the graphs again (after an exporter change)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("onnx_ir", "onnxscript", "torch", "trainer.training", "root"):
@@ -517,20 +560,25 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     paths_by_model = {}
     for label, (model, _) in models.items():
-        paths_by_model[label] = artifacts(label.split("-")[0], model, split, "beauty")
+        paths_by_model[label] = artifacts(label.split("-")[0], model, split, "beauty", reexport=args.reexport)
         rows += compare(label, model, split, paths_by_model[label], peak)
     print("\nlatency = CPU time of the call on its thread (immune to other processes); wall = clock time")
     print_rows(rows)
+    against_previous = print_against_previous(rows)
+    print("load average after timing (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
-    print(f"\nmicro-batching, NextItNet-16, {args.clients} threads sending single recommend() calls:")
-    batching = micro_batching(paths_by_model["nextitnet-16"]["ort fp32"], split, args.clients, seconds=3.0)
+    batching = []
+    if not args.skip_micro_batching:
+        print(f"\nmicro-batching, NextItNet-16, {args.clients} threads sending single recommend() calls:")
+        fp32 = paths_by_model["nextitnet-16"]["ort fp32"]
+        batching = micro_batching(fp32, split, args.clients, seconds=3.0)
     for r in batching:
         print(
             f"  {r['mode']:<14} {r['requests_per_s']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   "
             f"p99 {r['p99_ms']:6.2f} ms   mean batch {r['mean_batch']:.1f}"
         )
 
-    report = [] if args.skip_int8_report else int8_report(args.int8_train_seconds)
+    report = [] if args.skip_int8_report else int8_report(args.int8_train_seconds, args.reexport)
     if report:
         print_int8(report)
     total = time.perf_counter() - started
@@ -538,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "peaks_gflops": peaks,
         "rows": [asdict(r) for r in rows],
+        "against_previous_graph": against_previous,
         "micro_batching": batching,
         "int8": report,
         "total_s": total,

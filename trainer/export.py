@@ -15,14 +15,9 @@ Decisions, and why:
   1). Serving pads a batch to its longest history and keeps the most recent ``max_len`` items.
 - **Only what the last position needs** (``last_position=True``). Serving reads one position, so
   NextItNet/GRec compute each convolution only over the most recent positions that feed it (the
-  receptive field traced back block by block: the last block's second convolution runs on one
-  position; with dilations 1, 4 that trims the last three blocks), and SASRec's last block
-  computes queries, attention and feed-forward for the last position only (keys and values still
-  cover the history). Measured (bench/serving.py, CPU time): NextItNet-16 at length 50, 1-3 %
-  faster at batch 1 and 7-9 % at batch 64; on real Beauty histories (~8 items, nothing to trim)
-  6-9 % slower at batch 1 (the extra slices) and 6 % faster at batch 64; SASRec-2, 20-30 % faster.
-  Convolutions run channels-last as one matrix product over the k dilated taps (:class:`_TailConv`).
-  The wrappers reuse the trained parameters; parity tests hold them to the eager model.
+  receptive field traced back block by block), and SASRec's last block computes queries,
+  attention and feed-forward for the last position only. The graphs themselves, and how
+  NextItNet's convolutions are laid out for ONNX Runtime, are in :mod:`trainer.export_graphs`.
 - **Padding never wins**: item 0's output bias is −inf inside the graph, and ``exclude`` scatters
   −inf, so TopK needs no special case. Rows with fewer than ``k`` candidates left return −inf
   scores at the end, which serving drops.
@@ -55,8 +50,6 @@ from typing import Any, ClassVar
 import numpy as np
 import onnx
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from serving.artifact import (
     FORMAT,
@@ -74,9 +67,18 @@ from serving.artifact import (
 )
 from trainer.configs import Bound, ConfigMixin, between
 from trainer.data.types import Sequences, Vocabulary
+from trainer.export_graphs import (  # noqa: F401  (public names, importable from here as before)
+    BlockWindow,
+    NextItNetLastHidden,
+    PlainLastHidden,
+    SASRecLastHidden,
+    TopKGraph,
+    conv_windows,
+    flops_per_request,
+    reference_topk,
+)
 from trainer.models.base import SequentialRecommender
-from trainer.models.nextitnet import NextItNet, NextItNetBlock
-from trainer.models.sasrec import SASRec, SASRecBlock
+from trainer.models.sasrec import SASRec
 
 logger = logging.getLogger(__name__)
 
@@ -111,259 +113,6 @@ class ExportConfig(ConfigMixin):
 class ExportedArtifact:
     path: Path
     metadata: dict[str, Any]
-
-
-# -- graphs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BlockWindow:
-    """How many of the most recent positions a NextItNet block's layers must compute.
-
-    ``None`` means every position. ``inputs`` is what the block reads, ``middle`` what its first
-    convolution outputs, ``outputs`` what its second convolution and residual output.
-    """
-
-    inputs: int | None
-    middle: int | None
-    outputs: int | None
-
-
-def conv_windows(model: NextItNet, max_len: int, last_position: bool = True) -> list[BlockWindow]:
-    """Per block, first to last: the windows the final position depends on (its receptive field).
-
-    A causal convolution with kernel k and dilation d needs ``n + (k-1)·d`` inputs for its last
-    ``n`` outputs; walking back from one output position through every block gives each layer's
-    window. Windows of ``max_len`` or more are "everything" (``None``).
-    """
-    plan: list[BlockWindow] = []
-    need = 1 if last_position else max_len
-    for block in reversed(model.blocks):
-        k1, d1 = block.conv1.conv.kernel_size[0], block.conv1.conv.dilation[0]
-        k2, d2 = block.conv2.conv.kernel_size[0], block.conv2.conv.dilation[0]
-        middle = need + (k2 - 1) * d2
-        inputs = middle + (k1 - 1) * d1
-        plan.append(BlockWindow(*(n if n < max_len else None for n in (inputs, middle, need))))
-        need = inputs
-    return plan[::-1]
-
-
-class _TailConv(nn.Module):
-    """A causal dilated convolution, channels-last, optionally for the last ``n`` positions only.
-
-    The k taps ``x[t - (k-1-j)·d]`` are sliced from the zero-padded input and concatenated, so the
-    convolution is one ``[B·n, k·D] × [k·D, D]`` matrix product. With ``n`` set, only the last
-    ``n + (k-1)·d`` inputs are read and only the last ``n`` rows multiplied; every slice counts from
-    the end with a constant offset, which ONNX clamps to what a shorter history has, so the graph
-    needs no shape arithmetic and a short history costs what its length costs.
-
-    Measured against alternatives on a 16-block NextItNet (one thread): ONNX ``Conv`` between
-    transposes (what exporting the model as is gives) is level at batch 1 (±3 %) and 8-15 % slower
-    at batch 64; gathering the taps with one ``Gather``, or folding the bias into the product
-    through the mask column, were slower.
-    """
-
-    def __init__(self, conv: nn.Conv1d, n: int | None) -> None:
-        super().__init__()
-        self.kernel, self.dilation, self.n = conv.kernel_size[0], conv.dilation[0], n
-        self.span = (self.kernel - 1) * self.dilation  # how far back the oldest tap reaches
-        # [D_out, D_in, k] → [D_out, k·D_in], tap-major to match the concatenation below.
-        weight = conv.weight.detach().permute(0, 2, 1).reshape(conv.out_channels, -1)
-        self.weight = nn.Parameter(weight.clone(), requires_grad=False)
-        self.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, L, D] → [B, min(L, n), D] (n=None: [B, L, D])."""
-        d, span = self.dilation, self.span
-        if self.n is not None:
-            x = x[:, -(self.n + span) :]
-        x = F.pad(x, (0, 0, span, 0))  # zeros stand for "before the history"
-        # Ends counted from the back (None for the newest tap): no shape arithmetic in the graph.
-        taps = torch.cat([x[:, j * d : (j * d - span) or None] for j in range(self.kernel)], dim=-1)
-        if self.n is not None:
-            taps = taps[:, -self.n :]
-        return F.linear(taps, self.weight, self.bias)
-
-
-class _NextItNetTailBlock(nn.Module):
-    """NextItNetBlock's arithmetic on the windows of :class:`BlockWindow`, reusing its norms and α."""
-
-    def __init__(self, block: NextItNetBlock, window: BlockWindow) -> None:
-        super().__init__()
-        self.window = window
-        self.conv1 = _TailConv(block.conv1.conv, window.middle)
-        self.conv2 = _TailConv(block.conv2.conv, window.outputs)
-        self.norm1, self.norm2, self.residual = block.norm1, block.norm2, block.residual
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x [B, L, D], mask [B, L, 1]) → the same for the block's output window."""
-        w = self.window
-        h = F.relu(self.norm1(self.conv1(x))) * _recent(mask, w.middle)
-        x, mask = _recent(x, w.outputs), _recent(mask, w.outputs)
-        # α·(h·mask) as h·(α·mask): the scale lands on the [B, L, 1] mask, one full-size Mul less.
-        h = F.relu(self.norm2(self.conv2(h))) * self.residual(mask)
-        return x + h, mask
-
-
-def _recent(x: torch.Tensor, n: int | None) -> torch.Tensor:
-    """The last ``n`` positions of x [B, L, ...], or all of them if L ≤ n or n is None."""
-    return x if n is None else x[:, -n:]
-
-
-class NextItNetLastHidden(nn.Module):
-    """item_seq [B, T] → hidden state at the last position [B, D] for NextItNet and GRec."""
-
-    def __init__(self, model: NextItNet, max_len: int, last_position: bool = True) -> None:
-        super().__init__()
-        self.item_embedding = model.item_embedding
-        self.windows = conv_windows(model, max_len, last_position)
-        self.blocks = nn.ModuleList(
-            _NextItNetTailBlock(b, w) for b, w in zip(model.blocks, self.windows, strict=True)
-        )
-
-    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        # Older items than the first block's window cannot reach the last position.
-        item_seq = _recent(item_seq, self.windows[0].inputs if self.windows else None)
-        mask = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)  # [B, L, 1]
-        x = self.item_embedding(item_seq)  # [B, L, D]
-        for block in self.blocks:
-            x, mask = block(x, mask)
-        return x[:, -1]
-
-
-class SASRecLastHidden(nn.Module):
-    """item_seq [B, T] → hidden state at the last position [B, D] for SASRec.
-
-    Every block but the last runs as trained; the last one needs its keys and values over the whole
-    history but queries, attention output and feed-forward for the last position only.
-
-    The embedding front is SASRec.encode's, with one change: positions are computed as
-    ``(T-1) - arange(T)`` rather than ``arange(T-1, -1, -1)``. ONNX Runtime (1.32, extended
-    optimisations) rewrites ``Gather(Range(T-1, -1, -1))`` into ``Slice(end=-1, step=-1)``, where
-    −1 means "the last element", and the position embeddings come out empty.
-    """
-
-    def __init__(self, model: SASRec, last_position: bool = True) -> None:
-        super().__init__()
-        self.model = model
-        self.last_position = last_position
-
-    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        model = self.model
-        mask = (item_seq != 0).unsqueeze(-1).to(model.item_embedding.weight.dtype)  # [B, T, 1]
-        x = model.item_embedding(item_seq)
-        t = x.shape[1]
-        positions = (t - 1) - torch.arange(t, device=x.device)  # most recent item is position 0
-        x = model.input_norm(x * math.sqrt(x.shape[-1]) + model.position_embedding(positions)) * mask
-        real = mask.squeeze(-1) > 0  # [B, T]
-        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        allowed = (causal.unsqueeze(0) & real.unsqueeze(1)).unsqueeze(1)  # [B, 1, T, T]
-        blocks = list(model.blocks)
-        if self.last_position:
-            blocks, last = blocks[:-1], blocks[-1]
-        for block in blocks:
-            x = block(x, mask, allowed)
-        x = self._last_block(last, x, real) if self.last_position else x[:, -1]  # [B, D]
-        if model.final_norm is not None:
-            x = model.final_norm(x)
-        return x
-
-    @staticmethod
-    def _last_block(block: SASRecBlock, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """SASRecBlock.forward at the last position; the last position is real in every served row."""
-        attention = block.attention
-        b, t, d = x.shape
-        heads = attention.heads
-        source = block.norm1(x) if block.pre_norm else x  # what the attention reads
-        w, bias = attention.qkv.weight, attention.qkv.bias  # rows: q, then k, then v
-        q = F.linear(source[:, -1], w[:d], bias[:d]).view(b, heads, 1, d // heads)  # [B, H, 1, dh]
-        kv = F.linear(source, w[d:], bias[d:]).view(b, t, 2, heads, d // heads).permute(2, 0, 3, 1, 4)
-        scores = (q @ kv[0].transpose(-2, -1)) * (1.0 / math.sqrt(d // heads))  # [B, H, 1, T]
-        scores = scores.masked_fill(~real[:, None, None, :], -1e9)  # same fill as the trained model
-        out = (torch.softmax(scores, dim=-1) @ kv[1]).reshape(b, d)  # [B, D]
-        attended = block.residual1(attention.proj(out))
-        last = x[:, -1]
-        if block.pre_norm:
-            a = last + attended
-            return a + block.residual2(block._ffn(block.norm2(a)))
-        a = block.norm1(last + attended)
-        return block.norm2(a + block.residual2(block._ffn(a)))
-
-
-class PlainLastHidden(nn.Module):
-    """The model's own forward at every position, last one kept: the baseline the tail graphs beat."""
-
-    def __init__(self, model: SequentialRecommender) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        return self.model(item_seq)[:, -1]
-
-
-class TopKGraph(nn.Module):
-    """Last hidden state → scores over all items → exclusions → TopK: the exported function."""
-
-    def __init__(
-        self, model: SequentialRecommender, *, max_len: int, max_k: int, last_position: bool
-    ) -> None:
-        super().__init__()
-        if isinstance(model, NextItNet):  # GRec included: same blocks, same inference
-            self.encoder: nn.Module = NextItNetLastHidden(model, max_len, last_position)
-        elif isinstance(model, SASRec):
-            self.encoder = SASRecLastHidden(model, last_position)
-        else:
-            logger.warning("%s has no last-position graph; exporting its full forward", model.name)
-            self.encoder = PlainLastHidden(model)
-        self.max_k = min(max_k, model.n_items - 1)
-        self.weight = nn.Parameter(model.item_weights.detach().clone(), requires_grad=False)
-        bias = model.output_bias.detach().clone()
-        bias[0] = -math.inf  # the padding index can never be recommended
-        self.bias = nn.Parameter(bias, requires_grad=False)
-
-    def forward(self, item_seq: torch.Tensor, exclude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """item_seq [B, T], exclude [B, E] → (items [B, K] int64, scores [B, K] float32)."""
-        scores = F.linear(self.encoder(item_seq), self.weight, self.bias)  # [B, n_items]
-        scores = scores.scatter(1, exclude, -math.inf)
-        values, indices = torch.topk(scores, self.max_k, dim=1)
-        return indices, values
-
-
-def reference_topk(
-    model: SequentialRecommender, item_seq: torch.Tensor, exclude: torch.Tensor | None, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the exported graph must return, computed by the eager model (parity tests, benchmark)."""
-    scores = model.score_last(item_seq)
-    if exclude is not None:
-        scores = scores.scatter(1, exclude, -math.inf)
-    values, indices = torch.topk(scores, min(k, model.n_items - 1), dim=1)
-    return indices, values
-
-
-def flops_per_request(model: SequentialRecommender, seq_len: int, *, last_position: bool = True) -> int:
-    """Floating-point operations (2 per multiply-add) of one history of ``seq_len`` items.
-
-    Counts the matrix products (convolutions, projections, attention, output layer), which are
-    all but a few percent of the work; norms, activations and TopK are left out. With
-    ``last_position`` it counts what the exported graph computes, otherwise the full forward.
-    """
-    d, n_items = model.config.embedding_dim, model.n_items
-    macs = d * n_items  # output layer, last position only
-    if isinstance(model, NextItNet):
-        windows = conv_windows(model, seq_len, last_position)
-        for block, window in zip(model.blocks, windows, strict=True):
-            k1, k2 = block.conv1.conv.kernel_size[0], block.conv2.conv.kernel_size[0]
-            middle = seq_len if window.middle is None else min(window.middle, seq_len)
-            outputs = seq_len if window.outputs is None else min(window.outputs, seq_len)
-            macs += (middle * k1 + outputs * k2) * d * d
-    elif isinstance(model, SASRec):
-        ffn = model.config.ffn_dim or d
-        for i, _ in enumerate(model.blocks):
-            queries = 1 if last_position and i == len(model.blocks) - 1 else seq_len
-            macs += seq_len * 2 * d * d + queries * d * d  # k, v over the history; q
-            macs += 2 * queries * seq_len * d  # q·kᵀ and weights·v
-            macs += queries * (d * d + 2 * d * ffn)  # output projection and feed-forward
-    return 2 * macs
 
 
 # -- the artifact ------------------------------------------------------------------------------
@@ -496,7 +245,9 @@ def export_onnx_graph(graph: TopKGraph, path: Path, *, max_len: int, opset: int,
     benchmark can export the variants it compares (e.g. a :class:`PlainLastHidden` encoder).
     """
     graph = graph.eval()
-    example_len = min(max_len, 8)
+    # Longer than the furthest tap a convolution moves (tracing F.pad with a negative end needs the
+    # rows to exist); any length works for the other graphs.
+    example_len = min(max_len, max(8, _longest_shift(graph) + 1))
     example = (torch.ones(2, example_len, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))
     # ``exclude`` gets its own batch axis: sharing one would let the graph read the batch size from
     # ``exclude``, which breaks when the caller leaves it at its [[0]] default.
@@ -532,6 +283,10 @@ def export_onnx_graph(graph: TopKGraph, path: Path, *, max_len: int, opset: int,
     onnx.save(proto, str(path))
 
 
+def _longest_shift(graph: TopKGraph) -> int:
+    return max((s for m in graph.modules() for s in getattr(m, "shifts", ())), default=0)
+
+
 def _light_optimize(model: Any) -> None:
     """Fold constants and drop dead nodes: what the exporter's full optimiser buys us, in 1/40 the time.
 
@@ -543,6 +298,10 @@ def _light_optimize(model: Any) -> None:
     from onnxscript.ir.passes import common as passes
 
     optimizer.fold_constants(model)
+    # Every Pad of a NextItNet graph computes its row offset (shift × batch) from the batch size;
+    # merging the identical computations leaves one per distinct shift (ONNX Runtime runs each
+    # small shape operator for ~0.5 µs, a tenth of a batch-1 convolution).
+    passes.CommonSubexpressionEliminationPass()(model)
     passes.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
     passes.RemoveUnusedNodesPass()(model)
 
