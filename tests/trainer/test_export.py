@@ -192,6 +192,22 @@ def test_variants_match_too(tmp_path, name):
         assert_parity(model, sess, seq, exclude=seq)
 
 
+def test_time_major_graph_keeps_the_sign_of_alpha_and_drops_taps_that_reach_no_history(tmp_path):
+    """α < 0 becomes a subtraction, α = 0 and 1 stay exact; dilation 16 with max_len 20 leaves taps
+    32 positions back, which only ever read the zeros before a history and are not exported."""
+    model = make_model("nextitnet", 4, dilations=(1, 16))
+    with torch.no_grad():
+        for block, alpha in zip(model.blocks, (-0.7, 0.0, 1.0, -0.2), strict=True):
+            block.residual.alpha.fill_(alpha)
+    graph = TopKGraph(model, max_len=MAX_LEN, max_k=MAX_K, last_position=True)
+    second = graph.encoder.blocks[1]
+    assert (second.conv1.shifts, second.conv2.shifts) == ([16, 0], [0])
+    sess = session(export(model, tmp_path / "a"))
+    for rows in (1, 7):
+        seq = random_histories(rows, N_ITEMS, seed=rows)
+        assert_parity(model, sess, seq, exclude=seq)
+
+
 def test_sequence_axis_takes_one_to_max_len_items(exported):
     model, sess = exported("nextitnet", 16)
     for length in (1, 2, MAX_LEN):
