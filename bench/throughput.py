@@ -17,11 +17,14 @@ What it does, in one process (plus two short child processes per dataset for the
    processes on the machine delay a step but do not inflate it) and taking the median per phase;
 3. profiles one more step with torch.profiler and sorts the blocks' operator time into matrix
    products, layer norm, element-wise and copies: that is what "limit" reports;
-4. times one validation (a sample of ``--eval-cases`` cases, scaled to the whole validation set)
-   and compares the ranking with the previous whole-matrix ranking (same ranks asserted);
+4. times one warm validation (``trainer.evaluation.evaluate`` on the whole validation set, or
+   ``--eval-cases`` of it scaled up) and its share of an epoch plus its validation; and ranks the
+   validation cases from their hidden states both in chunks and as the previous whole [cases ×
+   items] matrix (same ranks asserted);
 5. compares the full-softmax loss computed plainly (``F.cross_entropy`` over [N, n_items]) with
    the chunked one (:func:`trainer.losses.chunked_cross_entropy`) at each dataset's real batch
-   sizes: time forward + backward and, in child processes, the peak resident memory it adds.
+   sizes (the median and the largest batch): time forward + backward and, in child processes, the
+   peak resident memory it adds.
 
 Phases of a step: ``data`` (cutting the epoch's batches, per position, and moving a batch to the
 device), ``embedding`` (item lookup and mask, forward and backward), ``blocks fwd`` / ``blocks
@@ -56,7 +59,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -71,11 +73,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 # Run as a script, Python puts bench/ first on sys.path, where bench/http.py would shadow the
 # standard library's http package; the repository root takes its place.
-if sys.path and os.path.abspath(sys.path[0] or ".") == str(REPO / "bench"):
-    sys.path[0] = str(REPO)
-
-# torch.profiler's Kineto backend prints a line on every start and stop without this.
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != str(REPO / "bench")]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -296,10 +296,10 @@ def category(op: str) -> str:
     return "element-wise"
 
 
-def profile_phases(step: Callable[[], object]) -> dict[str, dict[str, float]]:
-    """Self CPU time (s) of each operator category inside each phase of one profiled step."""
+def profile_phases(steps: Callable[[], object]) -> dict[str, dict[str, float]]:
+    """Self CPU time (s) of each operator category inside each phase of the profiled steps."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        step()
+        steps()
     shares: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for event in prof.events():
         if event.name.startswith("phase: ") or not event.name.startswith("aten::"):
@@ -361,8 +361,11 @@ def time_evaluation(
     model: SequentialRecommender, split: Split, cases: int, clock: Clock, device: torch.device
 ) -> dict[str, Any]:
     valid = split.valid
-    n = min(cases, len(valid))
+    n = min(cases or len(valid), len(valid))
     sample = valid.subset(np.sort(np.random.default_rng(0).choice(len(valid), size=n, replace=False)))
+    # Warm: every validation after the first meets the same shapes (oneDNN builds a kernel per
+    # shape the first time, which on a 2,000-case sample cost more than the ranking itself).
+    evaluate(model, sample.subset(np.arange(min(n, 2000))), max_len=TRAIN.max_len, device=device)
     t0 = clock.now()
     evaluate(model, sample, max_len=TRAIN.max_len, device=device)
     seconds = clock.now() - t0
@@ -426,12 +429,22 @@ def loss_inputs(n: int, v: int, d: int, device: str) -> tuple[torch.Tensor, ...]
 
 
 def loss_rss_child(method: str, n: int, v: int, d: int) -> None:
-    """In a child process: the peak resident memory one forward + backward adds, printed in bytes."""
+    """In a child process: the peak resident memory one forward + backward adds, printed in bytes.
+
+    The peak (VmHWM) is reset first (``5`` to /proc/self/clear_refs), so the import's own peak
+    does not hide the loss's.
+    """
     torch.set_num_threads(1)
     h, w, b, y = loss_inputs(n, v, d, "cpu")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
     LOSSES[method](h, w, b, y).backward()
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+    print((_status_kib("VmHWM") - before) * 1024)
+
+
+def _status_kib(field: str) -> int:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field + ":"))
+    return int(line.split()[1])
 
 
 def compare_losses(
@@ -533,7 +546,7 @@ def run_case(
         "blocks bwd": 2 * fwd_blocks,
         "output+loss": output_flops(model, loss, positions, negatives),
     }
-    ops = profile_phases(lambda: step(batches[len(batches) // 2]))
+    ops = profile_phases(lambda: [step(batch) for batch in batches])
     blocks_ops: dict[str, float] = defaultdict(float)
     for phase in ("blocks fwd", "blocks bwd"):
         for cat, s in ops.get(phase, {}).items():
@@ -669,7 +682,7 @@ def run_dataset(
     ]
     model = build_model("nextitnet", model_config("nextitnet", {"blocks": 2}), split.n_items).to(device)
     ranking = {"dataset": dataset, "n_items": split.n_items}
-    ranking.update(compare_ranking(model, split, 20 * args.eval_cases, clock, device))
+    ranking.update(compare_ranking(model, split, args.eval_cases or len(split.valid), clock, device))
     return rows, losses, ranking
 
 
@@ -684,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=8, help="batches timed per repeat")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--eval-cases", type=int, default=2000, help="validation cases timed per case")
+    parser.add_argument("--eval-cases", type=int, default=0, help="validation cases timed (0: all)")
     parser.add_argument("--no-eval", action="store_true")
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -700,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.data = "ml-100k" if args.data == ",".join(DATASETS) else args.data
         args.blocks = args.blocks or "2"
-        args.steps, args.repeats, args.eval_cases = min(args.steps, 2), 1, min(args.eval_cases, 100)
+        args.steps, args.repeats, args.eval_cases = min(args.steps, 2), 1, 100
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
