@@ -66,12 +66,6 @@ TRAINING = {
 
 
 @pytest.fixture
-def browser(client, user):
-    client.login(username="alice", password="alice-password")
-    return client
-
-
-@pytest.fixture
 def make_job(ready_dataset):
     def make(*, status: str = Status.RUNNING, progress: dict | None = None, **fields) -> TrainingJob:
         config = job_config_build({"schedule": {"start_blocks": 2, "final_blocks": 8}}).to_dict()

@@ -16,12 +16,6 @@ SUCCEEDED, RUNNING, FAILED = Status.SUCCEEDED, Status.RUNNING, Status.FAILED
 
 
 @pytest.fixture
-def browser(client, user):
-    client.login(username="alice", password="alice-password")
-    return client
-
-
-@pytest.fixture
 def run(ready_dataset):
     """A job row as a run leaves it: figures in its JSON, validation points on its curve."""
 

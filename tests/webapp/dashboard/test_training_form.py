@@ -19,12 +19,6 @@ from webapp.dashboard import presets
 from webapp.training.models import TrainingJob
 
 
-@pytest.fixture
-def browser(client, user):
-    client.login(username="alice", password="alice-password")
-    return client
-
-
 def _form_html(page: str) -> str:
     return re.search(r'<form id="train-form".*?</form>', page, re.S).group(0)
 

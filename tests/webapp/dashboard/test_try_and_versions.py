@@ -35,12 +35,6 @@ TITLES_CSV = (
 
 
 @pytest.fixture
-def browser(client, user):
-    client.login(username="alice", password="alice-password")
-    return client
-
-
-@pytest.fixture
 def view_only(db):
     """A staff account that may read every version (and dataset) but act on none."""
     from django.contrib.auth import get_user_model

@@ -23,12 +23,6 @@ from webapp.training.models import TrainingJob, TrainingPoint
 PAGES = ["/", "/datasets/", "/jobs/", "/compare/", "/versions/", "/try/"]
 
 
-@pytest.fixture
-def browser(client, user):
-    client.login(username="alice", password="alice-password")
-    return client
-
-
 def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
