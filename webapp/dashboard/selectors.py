@@ -7,14 +7,15 @@ Everything here builds on the domain selectors, so a user sees exactly what the 
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 from django.db.models import QuerySet
 
 from serving.artifact import METADATA_FILE
+from serving.errors import ArtifactError
 from webapp.datasets.models import Dataset
 from webapp.datasets.selectors import dataset_list
+from webapp.registry.artifacts import artifact_metadata
 from webapp.registry.models import ModelVersion
 from webapp.registry.selectors import model_version_list
 from webapp.training.models import TrainingJob
@@ -126,9 +127,9 @@ def version_card(version: ModelVersion) -> dict[str, Any]:
     """What the version page shows of the artifact's ``metadata.json``: the model's configuration and
     size, the key training settings, the graph's limits. ``error`` says when the file cannot be read."""
     try:
-        meta = json.loads((version.artifact_path / METADATA_FILE).read_text(encoding="utf-8"))
+        meta = artifact_metadata(version)  # from storage, wherever it is
         model, graph = meta["model"], meta["graph"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ArtifactError, KeyError, TypeError):
         return {"error": f"{METADATA_FILE} of this version cannot be read"}
     train = meta.get("train_config") or {}
 

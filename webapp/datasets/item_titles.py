@@ -29,6 +29,7 @@ from trainer.data import DataError
 from trainer.data.encoding import detect_encoding
 from trainer.data.messages import bound_message, quote
 from trainer.data.sniffing import document_kind
+from webapp.core.storage import StorageError, storage_read
 
 TITLES_FILE = "item_titles.json"  # beside the dataset's events.tsv
 TITLE_MAX_CHARS = 200  # longer titles are cut: a results table shows one line per item
@@ -226,4 +227,14 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> dict[str, str]:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return {}
+
+
+@lru_cache(maxsize=16)
+def item_titles_read_stored(name: str, stamp: str) -> dict[str, str]:
+    """The titles stored as ``name`` in an object store, read once per upload (``stamp``: when it
+    was uploaded); {} when it is gone or unreadable."""
+    try:
+        return json.loads(storage_read(name, limit=4 * TITLES_MAX_BYTES).decode("utf-8"))
+    except (StorageError, ValueError):
         return {}

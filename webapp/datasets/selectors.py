@@ -8,7 +8,8 @@ from django.db.models import QuerySet
 
 from webapp.core.exceptions import NotFoundError
 from webapp.core.permissions import CHANGE, VIEW, ensure_may_change, visible_to
-from webapp.datasets.item_titles import item_titles_read
+from webapp.core.storage import storage_is_local
+from webapp.datasets.item_titles import item_titles_read, item_titles_read_stored
 from webapp.datasets.models import Dataset
 
 
@@ -38,8 +39,10 @@ def dataset_item_titles(dataset: Dataset) -> dict[str, str]:
     seen = set()
     while dataset is not None and dataset.pk not in seen:
         seen.add(dataset.pk)
-        path = dataset.item_titles_path
-        if path is not None:
-            return item_titles_read(path)
+        stored = (dataset.item_titles or {}).get("file")
+        if stored and storage_is_local():
+            return item_titles_read(dataset.item_titles_path)
+        if stored:
+            return item_titles_read_stored(stored, str(dataset.item_titles.get("uploaded_at", "")))
         dataset = dataset.parent
     return {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from trainer.data.sniffing import SAMPLE_BYTES, refuse_document
 from trainer.runs import check_trainable
 from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError, PayloadTooLargeError
+from webapp.core.storage import StorageError, Workspace
 from webapp.datasets import events, item_titles
 from webapp.datasets.models import Dataset
 from webapp.training.models import TrainingJob
@@ -175,13 +176,14 @@ def _finish(dataset: Dataset, status: str, **fields: Any) -> None:
         Dataset.objects.filter(pk=dataset.pk).update(status=status, updated_at=timezone.now(), **fields)
 
 
-def parse_error_message(message: str, *, folder: Path) -> str:
+def parse_error_message(message: str, *, folder: Path, roots: tuple[Path, ...] = ()) -> str:
     """A parse failure as the dataset page shows it: no server folder, at most a few hundred characters.
 
-    The trainer names files by their name already; this also strips the dataset's folder and the
-    media root from anything else that quoted a path (an OS error, a library's message).
+    The trainer names files by their name already; this also strips the dataset's folder, the
+    media root and any other local ``roots`` (a worker's scratch folder) from anything else that
+    quoted a path (an OS error, a library's message).
     """
-    for prefix in (str(folder), str(Path(settings.MEDIA_ROOT))):
+    for prefix in (str(folder), *(str(root) for root in roots), str(Path(settings.MEDIA_ROOT))):
         message = message.replace(prefix + "/", "").replace(prefix, "")
     return bound_message(message)
 
@@ -190,39 +192,53 @@ def dataset_parse(*, dataset_id: int) -> Dataset | None:
     """Validate and parse an upload with the trainer's readers: stats, preview and the events file.
 
     Bad data ends in FAILED with the reader's message; the upload stays so the user can fix the
-    mapping and retry. Returns None when the dataset was not waiting for a parse.
+    mapping and retry. Returns None when the dataset was not waiting for a parse. With an object
+    store the upload (and a parent's events) are fetched into a scratch folder first and the events
+    file is stored from there (:class:`~webapp.core.storage.Workspace`).
     """
     dataset = _claim_for_parsing(dataset_id)
     if dataset is None:
         logger.info("dataset #%s: not pending; nothing to parse", dataset_id)
         return None
-    path = Path(dataset.file.path)
-    name = dataset.original_filename or path.name  # messages name the file as the user sent it
+    with Workspace(f"parse-{dataset.pk}") as workspace:
+        _parse_into(dataset, workspace)
+    dataset.refresh_from_db()
+    return dataset
+
+
+def _parse_into(dataset: Dataset, workspace: Workspace) -> None:
+    upload = dataset.file.name
+    name = dataset.original_filename or PurePosixPath(upload).name  # messages name the file as sent
+    folder = workspace.path(upload).parent
     preview: dict[str, Any] = {"lines": [], "events": []}
     try:
+        path = workspace.fetch(upload)
         preview["lines"] = events.raw_preview(path)
         options = ReadOptions.from_dict(dataset.read_options)
         if dataset.parent is not None:
-            parent_events = dataset.parent.events_path
-            if dataset.parent.status != Dataset.Status.READY or parent_events is None:
+            if dataset.parent.status != Dataset.Status.READY or not dataset.parent.events_file:
                 raise DataError(f"the parent dataset #{dataset.parent.pk} is not ready")
+            parent_events = workspace.fetch(dataset.parent.events_file)
             parsed = events.load_with_parent(path, options, parent_events, name=name)
         else:
             parsed = load_dataset(path, options, name=name)
         check_trainable(parsed)  # the default split's needs; refused now rather than at training
         preview["events"] = events.event_preview(parsed)
         stats = dataset_stats(parsed)
-        events_path = events.write_events(parsed, path.parent / events.EVENTS_FILE)
+        events_name = f"{PurePosixPath(upload).parent}/{events.EVENTS_FILE}"
+        events.write_events(parsed, workspace.path(events_name))
+        workspace.push(events_name)
     except (DataError, ConfigError) as exc:
-        message = parse_error_message(str(exc), folder=path.parent)
+        message = parse_error_message(str(exc), folder=folder, roots=(workspace.root,))
         logger.info("dataset #%d: parse failed: %s", dataset.pk, message)
         _finish(dataset, Dataset.Status.FAILED, error=message, preview=preview, stats=None)
     except Exception as exc:
         logger.exception("dataset #%d: unexpected error while parsing", dataset.pk)
+        what = "reading or writing storage" if isinstance(exc, StorageError) else "parsing"
         _finish(
             dataset,
             Dataset.Status.FAILED,
-            error=f"internal error while parsing ({type(exc).__name__}); the worker log has the details",
+            error=f"internal error while {what} ({type(exc).__name__}); the worker log has the details",
             preview=preview,
             stats=None,
         )
@@ -234,12 +250,10 @@ def dataset_parse(*, dataset_id: int) -> Dataset | None:
             error="",
             stats=stats,
             preview=preview,
-            events_file=str(events_path.relative_to(Path(settings.MEDIA_ROOT))),
+            events_file=events_name,
             parsed_at=timezone.now(),
         )
         logger.info("dataset #%d: ready (%d events)", dataset.pk, stats["n_events"])
-    dataset.refresh_from_db()
-    return dataset
 
 
 def dataset_item_titles_set(*, dataset: Dataset, upload: UploadedFile) -> dict[str, Any]:
@@ -249,7 +263,7 @@ def dataset_item_titles_set(*, dataset: Dataset, upload: UploadedFile) -> dict[s
     how many items have a title, and the rows left out (ids unknown to the dataset, duplicates,
     empty titles) and the titles cut. A file that cannot be read is refused with the reason.
     """
-    if dataset.status != Dataset.Status.READY or dataset.events_path is None:
+    if dataset.status != Dataset.Status.READY or not dataset.events_file:
         raise ConflictError(
             f"dataset #{dataset.pk} is {dataset.get_status_display()}; titles are read against the items "
             "of a ready dataset",
@@ -263,14 +277,17 @@ def dataset_item_titles_set(*, dataset: Dataset, upload: UploadedFile) -> dict[s
         )
     upload.seek(0)
     data = upload.read(item_titles.TITLES_MAX_BYTES + 1)
-    try:
-        known = item_titles.item_ids_of_events(dataset.events_path)
-        parsed = item_titles.item_titles_parse(data, known=known, name=name)
-    except item_titles.ItemTitlesError as exc:
-        raise ApplicationError(str(exc), {"field": "file"}) from None
-    path = item_titles.item_titles_write(parsed.titles, dataset.events_path.parent / item_titles.TITLES_FILE)
+    titles_name = f"{PurePosixPath(dataset.events_file).parent}/{item_titles.TITLES_FILE}"
+    with Workspace(f"titles-{dataset.pk}") as workspace:
+        try:
+            known = item_titles.item_ids_of_events(workspace.fetch(dataset.events_file))
+            parsed = item_titles.item_titles_parse(data, known=known, name=name)
+        except item_titles.ItemTitlesError as exc:
+            raise ApplicationError(str(exc), {"field": "file"}) from None
+        item_titles.item_titles_write(parsed.titles, workspace.path(titles_name))
+        workspace.push(titles_name)
     summary = {
-        "file": str(path.relative_to(Path(settings.MEDIA_ROOT))),
+        "file": titles_name,
         "source": name,
         "uploaded_at": timezone.now().isoformat(),
         **parsed.summary(),

@@ -79,7 +79,7 @@ class ModelVersionFileApi(APIView):
         """A file of the version's artifact folder (``model.onnx``, ``metadata.json``, sidecars), for
         whoever may act on the version; one who may only read it gets 403."""
         file = model_version_file(user=request.user, version_id=version_id, name=name)
-        return FileResponse(file.path.open("rb"), as_attachment=True, filename=file.name)
+        return FileResponse(file.open(), as_attachment=True, filename=file.name)
 
 
 class ModelVersionActivateApi(APIView):

@@ -24,6 +24,7 @@ from trainer.checkpoint import CheckpointError, load_checkpoint
 from trainer.evaluation import evaluate
 from trainer.training import TrainConfig
 from trainer.transfer import remap_items
+from webapp.core.storage import StorageError, Workspace
 
 ACTIVATED = "activated"
 HELD = "held"
@@ -125,8 +126,11 @@ def promotion_judge(*, serving: Any, split: Any, metrics: dict[str, Any], device
     if serving is None:
         return promotion_decide(candidate=candidate, popularity=popularity)
     try:
-        checkpoint = load_checkpoint(serving.checkpoint_path) if serving.checkpoint_path else None
-    except CheckpointError:
+        checkpoint = None
+        if serving.checkpoint_file:
+            with Workspace("promotion") as workspace:  # with an object store: fetched, then removed
+                checkpoint = load_checkpoint(workspace.fetch(serving.checkpoint_file))
+    except (CheckpointError, StorageError):
         checkpoint = None
     if checkpoint is None:
         why = f"the serving version {serving.label} has no readable checkpoint to compare with"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.db.models import F, QuerySet
@@ -20,6 +20,7 @@ from webapp.core.permissions import (
     permission_name,
     visible_to,
 )
+from webapp.core.storage import StorageError, storage_is_local, storage_list, storage_open
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
 
@@ -104,11 +105,15 @@ def dataset_versions_to_change(*, user: Any, dataset_id: Any) -> Dataset:
 
 @dataclass(frozen=True)
 class VersionFile:
-    """One file of a version's artifact folder."""
+    """One file of a version's artifact folder: ``name`` in the folder, ``stored`` its storage name."""
 
     name: str
     size: int
-    path: Path
+    stored: str
+
+    def open(self) -> IO[bytes]:
+        """The file, streamed from storage (a download never reads it whole)."""
+        return storage_open(self.stored)
 
 
 def model_version_files(*, version: ModelVersion) -> list[VersionFile]:
@@ -116,15 +121,16 @@ def model_version_files(*, version: ModelVersion) -> list[VersionFile]:
     sidecar (e.g. ``vocabulary.json``). Only regular files directly in the folder count (no links, no
     hidden temporaries), and a folder outside the media root has none: the row names the folder, and
     nothing a request sends ever becomes part of a path."""
-    root = Path(settings.MEDIA_ROOT).resolve()
-    folder = version.artifact_path.resolve()
-    if not folder.is_relative_to(root) or folder == root or not folder.is_dir():
+    if storage_is_local():
+        root = Path(settings.MEDIA_ROOT).resolve()
+        folder = version.artifact_path.resolve()
+        if not folder.is_relative_to(root) or folder == root or not folder.is_dir():
+            return []
+    try:
+        stored = storage_list(version.artifact_dir)
+    except StorageError:  # an artifact_dir that is no storage name (``..``, absolute) has no files
         return []
-    files = [
-        VersionFile(name=entry.name, size=entry.stat().st_size, path=entry)
-        for entry in folder.iterdir()
-        if not entry.name.startswith(".") and not entry.is_symlink() and entry.is_file()
-    ]
+    files = [VersionFile(name=f.basename, size=f.size, stored=f.name) for f in stored]
     first = {MODEL_FILE: 0, METADATA_FILE: 1}
     return sorted(files, key=lambda f: (first.get(f.name, 2), f.name))
 

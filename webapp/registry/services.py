@@ -9,10 +9,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from serving.artifact import read_artifact
 from serving.errors import ArtifactError
 from webapp.core.exceptions import ConflictError
 from webapp.datasets.models import Dataset
+from webapp.registry.artifacts import artifact_check
 from webapp.registry.models import ModelVersion
 from webapp.registry.selectors import model_version_previous
 
@@ -73,7 +73,7 @@ def model_version_activate(*, version: ModelVersion, override: bool = False, by:
             {"version": version.pk, "promotion": version.promotion, "override_needed": True},
         )
     try:
-        read_artifact(version.artifact_path)
+        artifact_check(version)
     except ArtifactError as exc:
         raise ConflictError(f"version {version.label} cannot be served: {exc.message}", exc.extra) from None
     with transaction.atomic():

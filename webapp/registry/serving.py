@@ -27,6 +27,7 @@ from serving import ArtifactError, Recommendation, Recommender, Registry, Servin
 from webapp.api.authentication import recommend_tokens_forget
 from webapp.api.memo import ProcessMemo
 from webapp.core.exceptions import ApplicationError, ServiceUnavailableError
+from webapp.registry.artifacts import artifact_cache_forget, artifact_local
 from webapp.registry.models import ModelVersion
 from webapp.registry.selectors import model_version_active
 
@@ -78,7 +79,7 @@ def _recommender(version: ModelVersion) -> Recommender:
     try:
         if registry.version == version.label:
             return registry.active
-        return registry.activate(version.label, version.artifact_path)
+        return registry.activate(version.label, artifact_local(version))
     except ArtifactError as exc:
         if registry.version is None:
             raise ServiceUnavailableError(
@@ -119,4 +120,5 @@ def serving_reset() -> None:
     with _lock:
         _registries.clear()
     _active_versions.clear()
+    artifact_cache_forget()
     recommend_tokens_forget()

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -26,6 +27,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from serving.artifact import METADATA_FILE
 from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from trainer.configs import ConfigError
 from trainer.data import DataError
@@ -39,6 +41,7 @@ from trainer.transfer import remap_items
 from webapp.core.dispatch import task_send_on_commit
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.core.retries import db_retry
+from webapp.core.storage import StorageError, Workspace, storage_copy, storage_exists, storage_list
 from webapp.datasets.events import normalised_read_options
 from webapp.datasets.models import Dataset
 from webapp.registry.models import ModelVersion
@@ -72,6 +75,7 @@ logger = logging.getLogger(__name__)
 Status = TrainingJob.Status
 PROGRESS_WRITE_S = 1.0  # at most one progress write per second (evaluations and stage ends always)
 CANCEL_CHECK_S = 1.0  # should_stop reads the database at most this often
+STAGE_FILE = re.compile(r"stage-\d+\.pt")  # the trainer's stage checkpoints (trainer.schedule)
 
 
 class JobError(RuntimeError):
@@ -608,10 +612,15 @@ def _write(job_id: int, lease: int, **fields: Any) -> None:
         raise LeaseLost(f"job #{job_id}: attempt {lease} lost its lease")
 
 
-def _stage_folder(job: TrainingJob, lease: int) -> Path:
+def _stage_folder(job: TrainingJob, lease: int, workspace: Workspace) -> Path:
     """Attempt ``lease``'s stage checkpoints, seeded with those of the newest earlier attempt that
     finished a stage: a resumed run continues after it, and no two attempts write the same file
-    (checkpoints are written to a temporary name and renamed, so the shared links stay intact)."""
+    (checkpoints are written to a temporary name and renamed, so the shared links stay intact).
+
+    With an object store the earlier checkpoints are copied inside the store to this attempt's
+    names (so the next attempt finds them there too) and fetched into the workspace."""
+    if not workspace.local:
+        return _stage_folder_stored(job, lease, workspace)
     folder = job.checkpoint_path / f"attempt-{lease}" / "stages"
     if folder.is_dir():
         return folder
@@ -627,25 +636,84 @@ def _stage_folder(job: TrainingJob, lease: int) -> Path:
     return folder
 
 
-def _initial_model(job: TrainingJob, config: JobConfig, vocab: Any) -> tuple[Any, ModelVersion]:
+def _stages_name(job: TrainingJob, lease: int) -> str:
+    return f"{job.checkpoint_dir}/attempt-{lease}/stages"
+
+
+def _stage_folder_stored(job: TrainingJob, lease: int, workspace: Workspace) -> Path:
+    mine = _stages_name(job, lease)
+    folder = workspace.path(mine)
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoints = [f for f in storage_list(mine) if STAGE_FILE.fullmatch(f.basename)]
+    if not checkpoints:
+        earlier = [_stages_name(job, n) for n in range(lease - 1, 0, -1)]
+        earlier.append(f"{job.checkpoint_dir}/stages")
+        for candidate in earlier:
+            found = [f for f in storage_list(candidate) if STAGE_FILE.fullmatch(f.basename)]
+            if found:
+                for stored in found:
+                    storage_copy(stored.name, f"{mine}/{stored.basename}")
+                checkpoints = [f for f in storage_list(mine) if STAGE_FILE.fullmatch(f.basename)]
+                break
+    for stored in checkpoints:
+        workspace.fetch(stored.name)
+    return folder
+
+
+class _StagePush:
+    """``on_progress`` that also stores each stage checkpoint once the trainer has written it (with
+    an object store), so a worker that dies later loses no finished stage: the trainer saves a
+    stage after that stage's last event, so each event looks for new files (step events at most
+    once a second), and :meth:`push` runs once more when the schedule returns or fails."""
+
+    def __init__(self, workspace: Workspace, folder: Path, on_progress: Any) -> None:
+        self.workspace, self.folder, self.on_progress = workspace, folder, on_progress
+        self.pushed = {p.name: self._stamp(p) for p in folder.glob("stage-*.pt")}  # fetched ones
+        self.last = 0.0
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int]:
+        stat = path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def __call__(self, staged: ScheduleEvent) -> None:
+        self.on_progress(staged)
+        now = time.monotonic()
+        if staged.event.kind != "step" or now - self.last >= PROGRESS_WRITE_S:
+            self.last = now
+            self.push()
+
+    def push(self) -> None:
+        if self.workspace.local:
+            return
+        for path in sorted(self.folder.glob("stage-*.pt")):
+            stamp = self._stamp(path)
+            if self.pushed.get(path.name) != stamp:
+                self.workspace.push(self.workspace.name_of(path))
+                self.pushed[path.name] = stamp
+
+
+def _initial_model(
+    job: TrainingJob, config: JobConfig, vocab: Any, workspace: Workspace
+) -> tuple[Any, ModelVersion]:
     """For warm starts: the base version's trained model, moved onto this dataset's vocabulary."""
     base = job.base_version or _warm_start_version(job.dataset)
-    if base is None or base.checkpoint_path is None:
+    if base is None or not base.checkpoint_file:
         raise JobError("warm_start: the base version was deleted; start the job without warm_start")
-    checkpoint = load_checkpoint(base.checkpoint_path)
+    checkpoint = load_checkpoint(workspace.fetch(base.checkpoint_file))
     if len(checkpoint.model.blocks) != config.schedule.start_blocks:
         raise JobError(f"warm_start: {base.label} has {len(checkpoint.model.blocks)} blocks")
     logger.info("job #%d: warm start from %s", job.pk, base.label)
     return remap_items(checkpoint.model, checkpoint.vocab, vocab), base
 
 
-def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
+def _train_and_publish(job: TrainingJob, lease: int, workspace: Workspace) -> TrainingJob:
     config = job_config_build(job.config)
     dataset = job.dataset
-    if dataset.events_path is None or not dataset.events_path.is_file():
+    if not dataset.events_file or not storage_exists(dataset.events_file):
         raise JobError(f"dataset #{dataset.pk} has no parsed events; parse it again")
     spec = DataSpec(
-        path=str(dataset.events_path),
+        path=str(workspace.fetch(dataset.events_file)),  # streamed into the workspace if stored remotely
         read=normalised_read_options(bool((dataset.stats or {}).get("has_timestamps"))),
         split=config.split["split"],
         test_share=config.split["test_share"],
@@ -655,7 +723,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     train = config.train
     if not train.threads and settings.STUDIO_TRAINING_THREADS:
         train = dataclasses.replace(train, threads=settings.STUDIO_TRAINING_THREADS)
-    stages_dir = _stage_folder(job, lease)
+    stages_dir = _stage_folder(job, lease, workspace)
     finished = max((int(p.stem.rpartition("-")[2]) + 1 for p in stages_dir.glob("stage-*.pt")), default=0)
     resuming = finished > 0
     # A resumed run retrains the stage it was in: that stage's points of the interrupted attempt go.
@@ -665,7 +733,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     metrics: dict[str, Any] = dict(job.metrics or {})
     initial = None
     if config.warm_start and not resuming:
-        initial, base = _initial_model(job, config, split.vocab)
+        initial, base = _initial_model(job, config, split.vocab, workspace)
         # The deployed model on this run's test cases: what the retrain is measured against.
         metrics["previous"] = {
             "version": base.label,
@@ -684,17 +752,21 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     progress.start(plan=plan, popularity=valid_popularity)
     # The run stops cleanly at its wall-time limit and keeps the best model so far (trainer.schedule).
     schedule = dataclasses.replace(config.schedule, time_limit_s=training_job_wall_limit_s(config))
-    result = run_schedule(
-        config.model,
-        config.model_config,
-        split,
-        train,
-        schedule,
-        on_progress=progress,
-        should_stop=_CancelCheck(job.pk, lease),
-        checkpoint_dir=stages_dir,
-        initial_model=initial,
-    )
+    stage_push = _StagePush(workspace, stages_dir, progress)
+    try:
+        result = run_schedule(
+            config.model,
+            config.model_config,
+            split,
+            train,
+            schedule,
+            on_progress=stage_push,
+            should_stop=_CancelCheck(job.pk, lease),
+            checkpoint_dir=stages_dir,
+            initial_model=initial,
+        )
+    finally:  # the stages finished so far are stored whatever ended the run: a resume starts there
+        stage_push.push()
     stages = [
         {k: v for k, v in dataclasses.asdict(s).items() if k != "history"} | {"validations": len(s.history)}
         for s in result.stages
@@ -729,17 +801,22 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
     progress.phase(EXPORT, RUNNING)
     model = model.cpu().eval()
     # Every file of a version is this attempt's own, written once: a registered version never changes.
-    final = stages_dir.parent / "final.pt"
+    final_name = f"{job.checkpoint_dir}/attempt-{lease}/final.pt"
     save_checkpoint(
-        final, model=model, vocab=split.vocab, train_config=train.to_dict(), extra={"data": spec.to_dict()}
+        workspace.path(final_name),
+        model=model,
+        vocab=split.vocab,
+        train_config=train.to_dict(),
+        extra={"data": spec.to_dict()},
     )
+    workspace.push(final_name)
     artifact_rel = f"artifacts/dataset-{dataset.pk}/job-{job.pk}-attempt-{lease}"
     if ModelVersion.objects.filter(artifact_dir=artifact_rel).exists():
         raise JobError(f"attempt {lease} of job #{job.pk} is registered already; its files stay as they are")
     export_model(
         model,
         split.vocab,
-        Path(settings.MEDIA_ROOT) / artifact_rel,
+        workspace.path(artifact_rel),
         item_counts=count_items(split.train, split.n_items),
         config=config.export,
         train_config=train.to_dict(),
@@ -747,6 +824,9 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
         data={"dataset": dataset.pk, "name": dataset.name, **(dataset.stats or {})},
         overwrite=True,  # only this attempt's own folder (a crash mid-export left it unregistered)
     )
+    # metadata.json last: a reader that finds it finds every file it names (the version is
+    # registered below only once all are stored).
+    workspace.push_folder(artifact_rel, last=(METADATA_FILE,))
     progress.phase(EXPORT, DONE)
 
     def publish() -> tuple[TrainingJob, ModelVersion, str]:
@@ -765,7 +845,7 @@ def _train_and_publish(job: TrainingJob, lease: int) -> TrainingJob:
             version = model_version_create(
                 job=job,
                 artifact_dir=artifact_rel,
-                checkpoint_file=str(final.relative_to(Path(settings.MEDIA_ROOT))),
+                checkpoint_file=final_name,
                 metrics=metrics,
                 training_time_s=round(result.wall_s, 3),
                 depth=len(model.blocks),
@@ -800,12 +880,12 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         logger.info("job #%s: not claimed (not pending, or waiting for a running place)", job_id)
         return None
     lease = job.attempts
-    with attempt_log(job, lease):
+    with Workspace(f"job-{job.pk}-attempt-{lease}") as workspace, attempt_log(job, lease, workspace):
         logger.info("job #%d: running on %s (attempt %d)", job.pk, worker or "this process", lease)
         try:
             try:
                 with _Heartbeat(job.pk, lease, settings.STUDIO_HEARTBEAT_INTERVAL_S):
-                    return _train_and_publish(job, lease)
+                    return _train_and_publish(job, lease, workspace)
             except (
                 JobError,
                 ConfigError,
@@ -813,12 +893,15 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
                 CheckpointError,
                 ExportError,
                 ApplicationError,
+                StorageError,  # a stored input gone, or an object store away after boto3's retries
                 TimeLimitError,  # the wall-time limit came before any stage was validated
             ) as exc:
                 message = getattr(exc, "message", None) or str(exc)
                 logger.info("job #%d: failed: %s", job.pk, message)
                 # What the job page and the API show: short, and never a path of this server's storage.
-                message = bound_message(message.replace(str(settings.MEDIA_ROOT).rstrip("/") + "/", ""))
+                for root in (settings.MEDIA_ROOT, workspace.root):
+                    message = message.replace(str(root).rstrip("/") + "/", "")
+                message = bound_message(message)
                 return _finish(job.pk, lease, Status.FAILED, error=message)
             except SoftTimeLimitExceeded:
                 limit = settings.STUDIO_TRAINING_TIME_LIMIT_S

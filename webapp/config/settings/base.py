@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import environ
 
+from webapp.core.storage import storages_setting
+
 BASE_DIR = Path(__file__).resolve().parents[3]  # the repository root
 env = environ.Env()
 
@@ -24,7 +26,7 @@ for _name in [
     name
     for name, value in os.environ.items()
     if value == ""
-    and name.startswith(("DJANGO_", "CELERY_", "TRAINER_", "SERVING_", "DATABASE_URL", "REDIS_URL"))
+    and name.startswith(("DJANGO_", "CELERY_", "TRAINER_", "SERVING_", "DATABASE_URL", "REDIS_URL", "AWS_"))
 ]:
     del os.environ[_name]
 
@@ -142,14 +144,33 @@ AUTH_PASSWORD_VALIDATORS = [
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
-# Uploaded logs, parsed events, checkpoints and exported models all live under MEDIA_ROOT
-# (a shared volume in docker-compose: the web and worker containers read each other's files).
+# Uploaded logs, parsed events, checkpoints and exported models go through one storage
+# (webapp.core.storage, docs/scaling-out.md): by default the folder MEDIA_ROOT, shared by the
+# processes of one machine; with DJANGO_STORAGE_URL=s3://bucket/prefix an S3-compatible object
+# store (AWS S3, MinIO, Ceph), and nothing is shared on disk: workers fetch inputs into a scratch
+# folder and push what they write, serving processes pull artifacts into a cache of their own.
 MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+STUDIO_STORAGE_URL = env.str("DJANGO_STORAGE_URL", default="")
+STORAGES = {
+    "default": storages_setting(
+        STUDIO_STORAGE_URL,
+        endpoint_url=env.str("DJANGO_STORAGE_ENDPOINT_URL", default=None),  # MinIO, Ceph: http://host:9000
+        region=env.str("DJANGO_STORAGE_REGION", default=None),
+        # Unset: boto3's own chain (~/.aws, an instance or pod role).
+        access_key=env.str("AWS_ACCESS_KEY_ID", default=None),
+        secret_key=env.str("AWS_SECRET_ACCESS_KEY", default=None),
+    ),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# With an object store: where a worker (or a web process reading one file) keeps the files of one
+# piece of work while it runs (removed after), and where each serving host keeps pulled artifacts.
+STUDIO_STORAGE_SCRATCH_DIR = Path(env.str("DJANGO_STORAGE_SCRATCH_DIR", default=str(VAR_DIR / "scratch")))
+SERVING_ARTIFACT_CACHE_DIR = Path(
+    env.str("SERVING_ARTIFACT_CACHE_DIR", default=str(VAR_DIR / "artifact-cache"))
+)
+# Pulled versions kept per dataset in that cache (the newest; older ones are removed).
+SERVING_ARTIFACT_CACHE_KEEP = env.int("SERVING_ARTIFACT_CACHE_KEEP", default=3)
 
 # Uploads always go to a temporary file (never memory) through a handler that stops at the limit.
 FILE_UPLOAD_HANDLERS = ["webapp.datasets.uploads.LimitedTemporaryFileUploadHandler"]

@@ -73,7 +73,7 @@ def version(request: HttpRequest, version_id: int) -> HttpResponse:
 def version_file(request: HttpRequest, version_id: int, name: str) -> FileResponse:
     """A file of a version's artifact folder, streamed; 403 for one who may only read the version."""
     file = model_version_file(user=request.user, version_id=version_id, name=name)
-    return FileResponse(file.path.open("rb"), as_attachment=True, filename=file.name)
+    return FileResponse(file.open(), as_attachment=True, filename=file.name)
 
 
 @login_required
