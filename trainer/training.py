@@ -3,6 +3,14 @@
 Read top to bottom: :class:`TrainConfig` says what can be set, :func:`fit` does the work. Callers
 (the CLI, the stacking schedule, the web app's Celery task) observe it through ``on_progress`` and
 stop it through ``should_stop``; it never prints.
+
+On CUDA the loop never waits for the GPU inside a step: batches come from pinned memory without
+blocking (:func:`trainer.devices.to_device`), the forward pass and loss run under bf16 autocast
+(``precision``), Adam is the fused kernel, and each step's loss and position count stay on the
+device until the host reads them all at once: at a progress event, a validation, the end, or
+every ``LOSS_READ_EVERY`` steps. A non-finite loss is found at that read and named by the step
+it came from. The CPU takes the same path, with identical results: fp32, the same sums in the
+same order.
 """
 
 from __future__ import annotations
@@ -22,7 +30,14 @@ from trainer.checkpoint import save_checkpoint
 from trainer.configs import Bound, ConfigError, ConfigMixin, between
 from trainer.data.batching import TrainBatcher, make_windows
 from trainer.data.types import EvalSet, Split
-from trainer.devices import autocast, deterministic_kernels, resolve_device
+from trainer.devices import (
+    PRECISIONS,
+    autocast,
+    deterministic_kernels,
+    resolve_device,
+    resolve_precision,
+    to_device,
+)
 from trainer.evaluation import evaluate
 from trainer.losses import default_negatives, full_softmax_loss, sampled_softmax_loss
 from trainer.metrics import parse_metric
@@ -31,6 +46,10 @@ from trainer.models.base import SequentialRecommender
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5  # step events are throttled so callbacks (DB writes) stay cheap
+# Steps whose losses may wait on the device before the host reads them. Each read makes the host
+# wait for the GPU and leaves it idle while the next step is prepared, so one read in 64 steps
+# costs about 1/64 of a step's host time; it also bounds how far a time budget can overshoot.
+LOSS_READ_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,8 @@ class TrainConfig(ConfigMixin):
     exclude_seen: bool = False  # drop history items from validation candidates
     valid_sample: int = 0  # validate on a fixed random sample of this many cases; 0 → all of them
     bucket: bool = True  # group training windows by length (less padding)
+    precision: str = "auto"  # auto | fp32 | bf16: auto → bf16 autocast on a CUDA GPU with bf16, else fp32
+    compile: bool = False  # torch.compile the training forward; falls back to eager with a warning
 
     section = "train"
     BOUNDS: ClassVar[dict[str, Bound]] = {
@@ -98,6 +119,10 @@ class TrainConfig(ConfigMixin):
             raise ConfigError(f"train.metric: {exc}") from None
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ConfigError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -155,8 +180,26 @@ class FitResult:
 
 
 def make_optimizer(model: SequentialRecommender, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over ``model``'s parameters; the fused kernel when they all live on CUDA.
+
+    Fused Adam updates every parameter in one kernel launch instead of several per tensor, with
+    the same update rule; on the CPU the default implementation is kept, so runs repeat bit for bit.
+    """
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    params = list(model.parameters())
+    fused = all(p.is_cuda and p.is_floating_point() for p in params)
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+
+
+def _with_implementation(state: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``state`` with ``optimizer``'s own kernel choice (fused, foreach, capturable).
+
+    A loaded state's groups replace the optimiser's settings, these included, and they decide where
+    each step counter is put: a state from a fused CUDA run resumed on the CPU must not stay fused,
+    nor one from the CPU go unfused on a GPU.
+    """
+    own = {k: v for k, v in optimizer.param_groups[0].items() if k in ("fused", "foreach", "capturable")}
+    return {**state, "param_groups": [{**group, **own} for group in state["param_groups"]]}
 
 
 def _lr_factor(config: TrainConfig, planned_steps: int, offset: int = 0) -> Callable[[int], float]:
@@ -203,11 +246,13 @@ def fit(
     """
     entered = time.perf_counter()  # the clock covers setup too (batching, optimiser): it is part of the run
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
     with deterministic_kernels(device):
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         model.to(device).train()
+        step_forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # set at the first step
         metric = config.metric
 
         valid = _validation_cases(split.valid, config.valid_sample, config.seed)
@@ -233,7 +278,7 @@ def fit(
 
         optimizer = make_optimizer(model, config)
         if optimizer_state:
-            optimizer.load_state_dict(optimizer_state)
+            optimizer.load_state_dict(_with_implementation(optimizer_state, optimizer))
             for group in optimizer.param_groups:  # the new run's settings win over the carried ones
                 group["lr"], group["weight_decay"] = config.lr, config.weight_decay
         generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -249,6 +294,28 @@ def fit(
         stopped_by = "epochs"
         loss_sum, loss_n = 0.0, 0
         window_sum, window_n = 0.0, 0
+        # Per step since the last read, still on the device: its loss and its count of real targets.
+        pending_loss: list[torch.Tensor] = []
+        pending_positions: list[torch.Tensor] = []
+
+        def read_pending() -> None:
+            """Bring the pending steps' losses and positions to the host in one wait, and add them up."""
+            nonlocal loss_sum, loss_n, window_sum, window_n
+            if not pending_loss:
+                return
+            losses = torch.stack(pending_loss).tolist()
+            positions = torch.stack(pending_positions).tolist()
+            first = state.step - len(losses)  # the step number the first pending loss came from
+            pending_loss.clear()
+            pending_positions.clear()
+            for offset, (loss_value, count) in enumerate(zip(losses, positions, strict=True)):
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(
+                        f"training loss became {loss_value} at step {first + offset}; lower the learning rate"
+                    )
+                state.positions += int(count)
+                loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+                window_sum, window_n = window_sum + loss_value, window_n + 1
 
         def emit(event: ProgressEvent) -> None:
             if on_progress is not None:
@@ -301,11 +368,13 @@ def fit(
                     stopped_by = "cancelled"
                     break
                 t_step = time.perf_counter()
-                inputs = torch.from_numpy(inputs_np).to(device, non_blocking=True)
-                targets = torch.from_numpy(targets_np).to(device, non_blocking=True)
+                inputs = to_device(inputs_np, device)
+                targets = to_device(targets_np, device)
                 inputs, targets = model.training_inputs(inputs, targets, generator)
-                with autocast(device):
-                    hidden = model(inputs)  # [B, T, D]
+                if step_forward is None:
+                    step_forward = _training_forward(model, inputs, config.compile, device, precision)
+                with autocast(device, precision):
+                    hidden = step_forward(inputs)  # [B, T, D]
                     if config.loss == "sampled":
                         loss = sampled_softmax_loss(model, hidden, targets, negatives, generator)
                     else:
@@ -316,20 +385,17 @@ def fit(
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
                 scheduler.step()
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise FloatingPointError(
-                        f"training loss became {loss_value} at step {state.step}; lower the learning rate"
-                    )
+                pending_loss.append(loss.detach())
+                pending_positions.append((targets > 0).sum())
                 state.step += 1
                 state.batch_in_epoch = batch_index + 1
-                state.positions += int((targets > 0).sum())
-                state.train_s += time.perf_counter() - t_step
-                loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
-                window_sum, window_n = window_sum + loss_value, window_n + 1
-
                 now = time.perf_counter()
-                if now - last_event >= PROGRESS_INTERVAL_S:
+                event_due = now - last_event >= PROGRESS_INTERVAL_S
+                if event_due or state.step % eval_every == 0 or len(pending_loss) >= LOSS_READ_EVERY:
+                    read_pending()  # waits for the GPU: inside the step's time, where that work belongs
+                state.train_s += time.perf_counter() - t_step
+
+                if event_due:
                     last_event = now
                     # The mean over the steps since the last event: one batch's loss is too noisy to plot.
                     emit(progress_event("step", loss=window_sum / window_n))
@@ -363,6 +429,7 @@ def fit(
             # its batches done; resuming from it skips them and arrives here.
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
+        read_pending()  # the steps since the last read, before they are validated and reported
         unvalidated = not state.history or state.history[-1].step != state.step
         if state.best is None or (unvalidated and stopped_by in ("epochs", "max_steps", "time_budget")):
             # Ended between validations (a budget, or the last epoch): the steps since the last one
@@ -393,6 +460,62 @@ def fit(
             state.best.step,
         )
         return result
+
+
+def _training_forward(
+    model: SequentialRecommender,
+    inputs: torch.Tensor,
+    compile: bool,
+    device: torch.device,
+    precision: torch.dtype | None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The forward pass the training step calls: ``model`` itself, or with ``compile`` its compiled form.
+
+    ``torch.compile`` compiles lazily, so a missing compiler or an unsupported operation would
+    surface in the middle of training; here the first batch's forward and backward pass are
+    compiled at once, on a throwaway loss with the random state set aside (the real step then
+    starts as an eager one would). If that fails, one warning is logged and training runs eagerly.
+    Only this forward is compiled, and the wrapper shares ``model``'s parameters: the model
+    itself, its state dict, validation, stacking and export are untouched, and each :func:`fit`
+    (each stage of a schedule, whose stacked model is a new module) compiles its own model.
+    """
+    if not compile:
+        return model
+    try:
+        compiled = torch.compile(model)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            with autocast(device, precision):
+                probe = compiled(inputs).float().mean()
+            probe.backward()
+    except Exception as exc:  # compilers raise many unrelated types (missing C compiler, unsupported op)
+        logger.warning("train.compile: torch.compile failed, training without it: %s", _first_line(exc))
+        return model
+    finally:
+        model.zero_grad(set_to_none=True)
+    return _CompiledForward(compiled, model)
+
+
+class _CompiledForward:
+    """A compiled forward that falls back to ``model`` for good if a later recompilation fails
+    (a new batch shape recompiles), with one warning."""
+
+    def __init__(self, compiled: Callable[[torch.Tensor], torch.Tensor], model: SequentialRecommender):
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = compiled
+        self.model = model
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(inputs)
+            except Exception as exc:  # as in _training_forward
+                logger.warning("train.compile: recompiling failed, training without it: %s", _first_line(exc))
+                self.compiled = None
+        return self.model(inputs)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def validation_metrics(model: SequentialRecommender, split: Split, config: TrainConfig) -> dict[str, float]:
