@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 
@@ -66,6 +67,8 @@ def open_session(
     """
     device = None if providers is not None else serving_device(environ)
     wanted = list(providers) if providers is not None else session_providers(device)
+    if CUDA in wanted:
+        _load_cuda_libraries()
     session = ort.InferenceSession(str(model_file), options, providers=wanted)
     if device == "cuda" and session_device(session) != "cuda":
         raise ServingError(
@@ -73,6 +76,19 @@ def open_session(
             "or a CUDA or cuDNN library missing; its log names it): set cpu or auto to serve on the CPU"
         )
     return session
+
+
+@functools.cache
+def _load_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries that pip installed (the gpu extra) before a CUDA session.
+
+    They live in Python packages the dynamic loader does not search; ``preload_dlls`` (ONNX Runtime
+    1.21 and later) is ONNX Runtime's own way to find them, and does nothing where they are loaded
+    already (PyTorch's CUDA build in the same process) or installed system-wide.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
 
 
 def session_device(session: ort.InferenceSession) -> str:
