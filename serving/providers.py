@@ -1,6 +1,7 @@
 """Which ONNX Runtime execution providers a serving session runs on: the CPU, or a CUDA GPU.
 
-``SERVING_DEVICE``, read when a session is created (in the process that serves it), chooses:
+The device, ``SERVING_DEVICE`` in the web app's settings (passed down as ``device``: this package
+reads no environment), chooses:
 
 - ``cpu`` (the default): the CPU provider only. A web process answers single requests of well
   under a millisecond of work, which a GPU's launch and copy costs would only slow down.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import onnxruntime as ort
 
@@ -25,14 +26,6 @@ DEVICES = ("auto", "cpu", "cuda")
 DEVICE_VARIABLE = "SERVING_DEVICE"
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-
-
-def serving_device(environ: Mapping[str, str] = os.environ) -> str:
-    """``SERVING_DEVICE`` from ``environ``: auto, cpu or cuda; ``cpu`` when unset or empty."""
-    device = environ.get(DEVICE_VARIABLE, "").strip().lower() or "cpu"
-    if device not in DEVICES:
-        raise ServingError(f"{DEVICE_VARIABLE} must be one of {', '.join(DEVICES)}, got {device!r}")
-    return device
 
 
 def session_providers(device: str = "cpu", available: Sequence[str] | None = None) -> list[str]:
@@ -58,19 +51,18 @@ def open_session(
     options: ort.SessionOptions,
     providers: Sequence[str] | None = None,
     *,
-    environ: Mapping[str, str] = os.environ,
+    device: str = "cpu",
 ) -> ort.InferenceSession:
-    """A session on ``providers``; by default on those ``SERVING_DEVICE`` picks (see the module).
+    """A session on ``providers``; by default on those ``device`` picks (see the module).
 
     ONNX Runtime puts a session on the CPU when the CUDA provider is offered but cannot start (no
     GPU visible, a CUDA or cuDNN library missing); with ``SERVING_DEVICE=cuda`` that is refused.
     """
-    device = None if providers is not None else serving_device(environ)
     wanted = list(providers) if providers is not None else session_providers(device)
     if CUDA in wanted:
         _load_cuda_libraries()
     session = ort.InferenceSession(str(model_file), options, providers=wanted)
-    if device == "cuda" and session_device(session) != "cuda":
+    if providers is None and device == "cuda" and session_device(session) != "cuda":
         raise ServingError(
             f"{DEVICE_VARIABLE}=cuda, but ONNX Runtime's CUDA provider could not start (no GPU visible, "
             "or a CUDA or cuDNN library missing; its log names it): set cpu or auto to serve on the CPU"

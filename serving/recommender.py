@@ -95,13 +95,14 @@ class Recommender:
         inter_op_threads: int = 1,
         warmup: bool = True,
         providers: Sequence[str] | None = None,
+        device: str = "cpu",
     ) -> Recommender:
         """Open one session for ``artifact_dir``, check it against its metadata, and warm it up.
 
         Defaults suit a web worker: one thread per session (a request is ~0.5 ms of work, too
         small to split, and gunicorn runs one worker per core); raise ``intra_op_threads`` for a
         process that serves large batches alone. ``version`` defaults to the folder's name.
-        ``providers`` default to ``SERVING_DEVICE``'s choice (:mod:`serving.providers`; the CPU).
+        ``providers`` default to those ``device`` (cpu, cuda or auto) picks (:mod:`serving.providers`).
         Raises :class:`ArtifactError` for anything missing, damaged or inconsistent.
         """
         for name, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
@@ -118,7 +119,7 @@ class Recommender:
         # defaults) are not constants, which is the point of them.
         options.log_severity_level = 3
         try:
-            session = open_session(artifact.model_file, options, providers)
+            session = open_session(artifact.model_file, options, providers, device=device)
         except Exception as exc:  # ONNX Runtime raises its own unrelated exception types
             raise ArtifactError(f"ONNX Runtime cannot load {artifact.model_file}: {exc}") from None
         _check_session(session, artifact)

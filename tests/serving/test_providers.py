@@ -7,7 +7,7 @@ import pytest
 
 from serving import ArtifactError, Recommender, ServingError
 from serving import providers as providers_module
-from serving.providers import CPU, CUDA, open_session, serving_device, session_providers
+from serving.providers import CPU, CUDA, open_session, session_providers
 
 WITH_CUDA = ["TensorrtExecutionProvider", CUDA, CPU]
 
@@ -33,24 +33,14 @@ def test_cuda_without_the_gpu_build_is_a_clear_error():
         session_providers("tpu", WITH_CUDA)
 
 
-def test_the_device_comes_from_serving_device_and_defaults_to_the_cpu():
-    assert serving_device({}) == "cpu"
-    assert serving_device({"SERVING_DEVICE": ""}) == "cpu"  # an empty line in .env means the default
-    assert serving_device({"SERVING_DEVICE": " CUDA "}) == "cuda"
-    with pytest.raises(ServingError, match="SERVING_DEVICE must be one of"):
-        serving_device({"SERVING_DEVICE": "gpu"})
-
-
-def test_a_recommender_serves_on_the_cpu_by_default(artifact, monkeypatch):
-    monkeypatch.delenv("SERVING_DEVICE", raising=False)
+def test_a_recommender_serves_on_the_cpu_by_default(artifact):
     assert Recommender.load(artifact.path).session.get_providers() == [CPU]
 
 
 def test_asking_for_cuda_where_onnx_runtime_has_none_refuses_to_load(artifact, monkeypatch):
-    monkeypatch.setenv("SERVING_DEVICE", "cuda")
     monkeypatch.setattr(providers_module.ort, "get_available_providers", lambda: [CPU])
     with pytest.raises(ArtifactError, match="SERVING_DEVICE=cuda, but this ONNX Runtime has no CUDA"):
-        Recommender.load(artifact.path)
+        Recommender.load(artifact.path, device="cuda")
 
 
 class SessionOnTheCpu:
@@ -67,8 +57,8 @@ def test_a_cuda_provider_that_cannot_start_is_refused_for_cuda_and_tolerated_for
     monkeypatch.setattr(providers_module.ort, "get_available_providers", lambda: WITH_CUDA)
     monkeypatch.setattr(providers_module.ort, "InferenceSession", SessionOnTheCpu)
     with pytest.raises(ServingError, match="CUDA provider could not start"):
-        open_session("model.onnx", None, environ={"SERVING_DEVICE": "cuda"})
-    session = open_session("model.onnx", None, environ={"SERVING_DEVICE": "auto"})
+        open_session("model.onnx", None, device="cuda")
+    session = open_session("model.onnx", None, device="auto")
     assert session.asked == [CUDA, CPU]  # tried the GPU first, and serves on the CPU
-    explicit = open_session("model.onnx", None, [CPU], environ={"SERVING_DEVICE": "cuda"})
+    explicit = open_session("model.onnx", None, [CPU], device="cuda")
     assert explicit.asked == [CPU]  # a caller's own list is taken as it is

@@ -68,7 +68,9 @@ def _registry(dataset_id: int) -> Registry:
     with _lock:
         registry = _registries.get(dataset_id)
         if registry is None:
-            registry = Registry(intra_op_threads=settings.SERVING_INTRA_OP_THREADS)
+            registry = Registry(
+                intra_op_threads=settings.SERVING_INTRA_OP_THREADS, device=settings.SERVING_DEVICE
+            )
             _registries[dataset_id] = registry
         return registry
 

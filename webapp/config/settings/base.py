@@ -216,6 +216,8 @@ STUDIO_PROMOTION_MARGIN = env.float("DJANGO_PROMOTION_MARGIN", default=0.0)
 # -- serving ----------------------------------------------------------------------------------
 
 SERVING_INTRA_OP_THREADS = env.int("SERVING_INTRA_OP_THREADS", default=1)
+# Where ONNX Runtime serves: cpu, cuda (the onnxruntime-gpu build) or auto (see serving.providers).
+SERVING_DEVICE = env.str("SERVING_DEVICE", default="cpu").strip().lower() or "cpu"
 # POST /api/v1/recommend answers from what its process read at most this many seconds ago: the
 # caller's token and the dataset's active version (an activation elsewhere reaches every process
 # within this bound; made in the process, at once). 0: read both on every request (two queries).
