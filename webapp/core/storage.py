@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.storage import FileSystemStorage, Storage, default_storage, storages
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 
 CHUNK = 1 << 20  # local copies and streamed responses move 1 MiB at a time
 
@@ -102,11 +102,6 @@ def storages_setting(
 
 
 # -- the backend --------------------------------------------------------------------------------
-
-
-def storage() -> Storage:
-    """The configured default storage."""
-    return default_storage
 
 
 def storage_is_local() -> bool:
@@ -386,12 +381,6 @@ class _Stream:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._body.iter_chunks(CHUNK))
-
-
-def storage_delete(names: Iterable[str]) -> None:
-    """Delete stored files (missing ones are not an error)."""
-    for name in names:
-        default_storage.delete(check_name(name))
 
 
 # -- local files for one piece of work ----------------------------------------------------------

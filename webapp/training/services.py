@@ -3,8 +3,11 @@
 The run is the trainer's :func:`trainer.schedule.run_schedule` with two callbacks: ``on_progress``
 writes progress to the job row, ``should_stop`` reads the row for a cancel request. Stage checkpoints
 go to the job's folder, so a run that was interrupted (killed worker, failure) continues after its
-last finished stage when the job is requeued. What a job may ask for (its estimated cost, its owner's
-queued and running jobs, its wall time) is decided in :mod:`webapp.training.admission`.
+last finished stage when the job is requeued. With an object store the attempt runs in a scratch
+folder of its own (:class:`~webapp.core.storage.Workspace`) and stores each checkpoint, its log and
+its export there as they are written, so the next attempt may run on any host. What a job may ask
+for (its estimated cost, its owner's queued and running jobs, its wall time) is decided in
+:mod:`webapp.training.admission`.
 """
 
 from __future__ import annotations

@@ -64,15 +64,35 @@ def test_broker_is_redis_when_reachable_else_embedded(tmp_path, monkeypatch):
 def test_compose_file_has_the_services_the_issue_asks_for():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"web", "worker", "worker-gpu", "redis", "postgres"}
-    assert all("healthcheck" in service for service in services.values())
-    assert set(compose["volumes"]) == {"media", "redis-data", "postgres-data"}
+    assert set(services) == {"web", "worker", "worker-gpu", "redis", "postgres", "minio", "minio-init"}
+    # Every long-running service says when it is healthy; minio-init makes the bucket and exits.
+    assert all("healthcheck" in service for name, service in services.items() if name != "minio-init")
+    assert services["minio-init"]["restart"] == "no"
+    assert set(compose["volumes"]) == {"media", "redis-data", "postgres-data", "minio-data"}
+    # The object store runs only when asked for: the default stays one host on the media volume.
+    assert services["minio"]["profiles"] == services["minio-init"]["profiles"] == ["objectstore"]
+    assert not any(
+        "profiles" in services[name] for name in ("web", "worker", "worker-gpu", "redis", "postgres")
+    )
     gpu = services["worker-gpu"]
     assert "-Q gpu --pool solo --concurrency 1" in gpu["command"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert "-Q default" in services["worker"]["command"]
     assert "gunicorn -c webapp/config/gunicorn.py webapp.config.wsgi" in services["web"]["command"]
     assert services["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == "webapp.config.settings.production"
+
+
+def test_the_remote_gpu_worker_file_starts_only_that_worker_with_the_same_command():
+    remote = yaml.safe_load((REPO / "docker-compose.gpu-worker.yml").read_text())
+    local = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["worker-gpu"]
+    assert set(remote["services"]) == {"worker-gpu"}
+    worker = remote["services"]["worker-gpu"]
+    assert worker["command"] == local["command"]
+    assert worker["deploy"] == local["deploy"] and worker["healthcheck"] == local["healthcheck"]
+    environment = worker["environment"]
+    # Nothing it needs may fall back to a local default on the other host: each is required.
+    for name in ("DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_STORAGE_URL"):
+        assert environment[name].startswith(f"${{{name}:?"), name
 
 
 def test_a_dot_env_made_from_the_example_cannot_move_the_images_paths_inside_the_containers():
@@ -85,8 +105,12 @@ def test_a_dot_env_made_from_the_example_cannot_move_the_images_paths_inside_the
     paths = {name: value for name, value in image.items() if value.startswith("/")}
     assert {"DJANGO_STATIC_ROOT", "DJANGO_VAR_DIR", "DJANGO_MEDIA_ROOT", "TRAINER_DATA_DIR"} <= set(paths)
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    for name in ("web", "worker", "worker-gpu"):
-        environment = compose["services"][name]["environment"]
+    remote = yaml.safe_load((REPO / "docker-compose.gpu-worker.yml").read_text())
+    for name, service in [
+        *((n, compose["services"][n]) for n in ("web", "worker", "worker-gpu")),
+        ("remote worker-gpu", remote["services"]["worker-gpu"]),
+    ]:
+        environment = service["environment"]
         assert {k: environment.get(k) for k in paths} == paths, name
     example = (REPO / ".env.example").read_text()
     set_there = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.M))
@@ -112,18 +136,40 @@ def _compose_client() -> list[str] | None:
     return None
 
 
+def _compose_config(client: list[str], folder: Path, env: dict[str, str], *args: str):
+    return subprocess.run(
+        [*client, *args, "config", "-q"], cwd=folder, env=env, capture_output=True, text=True
+    )
+
+
 def test_compose_config_validates(tmp_path):
-    """``docker compose config`` (no engine needed) where a Compose client is installed."""
+    """``docker compose config`` (no engine needed) where a Compose client is installed, for the
+    default services, the object store profile and the remote GPU worker's file."""
     client = _compose_client()
     if client is None:
         pytest.skip("no Compose client (install Debian's docker-compose to validate the file)")
-    shutil.copy(REPO / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    for name in ("docker-compose.yml", "docker-compose.gpu-worker.yml"):
+        shutil.copy(REPO / name, tmp_path / name)
     shutil.copy(REPO / ".env.example", tmp_path / ".env")
-    env = {**os.environ, "DJANGO_SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "compose-check"}
-    result = subprocess.run([*client, "config", "-q"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "CELERY_"))}
+    env = {**base, "DJANGO_SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "compose-check"}
+    result = _compose_config(client, tmp_path, env)
     assert result.returncode == 0, result.stderr
+    profile = _compose_config(client, tmp_path, env, "--profile", "objectstore")
+    assert profile.returncode == 0, profile.stderr
     without_key = {k: v for k, v in env.items() if k != "DJANGO_SECRET_KEY"}
-    missing = subprocess.run(
-        [*client, "config", "-q"], cwd=tmp_path, env=without_key, capture_output=True, text=True
-    )
+    missing = _compose_config(client, tmp_path, without_key)
     assert missing.returncode != 0 and "DJANGO_SECRET_KEY" in missing.stderr
+
+    remote = {
+        **env,
+        "DATABASE_URL": "postgres://studio:secret@db.internal:5432/studio",
+        "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+        "DJANGO_STORAGE_URL": "s3://studio/prod",
+    }
+    gpu = ("-f", "docker-compose.gpu-worker.yml")
+    result = _compose_config(client, tmp_path, remote, *gpu)
+    assert result.returncode == 0, result.stderr
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_STORAGE_URL"):
+        missing = _compose_config(client, tmp_path, {k: v for k, v in remote.items() if k != name}, *gpu)
+        assert missing.returncode != 0 and name in missing.stderr, name
