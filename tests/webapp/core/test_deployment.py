@@ -39,9 +39,36 @@ def test_production_settings_pass_check_deploy(tmp_path):
         DJANGO_SECRET_KEY="a-long-random-production-key-" + "k" * 40,
         DJANGO_ALLOWED_HOSTS="studio.example.com",
         DJANGO_VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL="redis://redis:6379/0",
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def _production_broker(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    code = (
+        "from django.conf import settings; "
+        "print(settings.CELERY_BROKER_URL); print(settings.CACHES['default']['BACKEND'])"
+    )
+    return _manage(
+        "shell",
+        "-c",
+        code,
+        DJANGO_SETTINGS_MODULE="webapp.config.settings.production",
+        DJANGO_SECRET_KEY="a-long-random-production-key-" + "k" * 40,
+        DJANGO_ALLOWED_HOSTS="studio.example.com",
+        DJANGO_VAR_DIR=str(tmp_path),
+        **{"CELERY_BROKER_URL": "", "REDIS_URL": "", **env},
+    )
+
+
+def test_production_keeps_its_broker_when_redis_is_away_and_refuses_to_start_without_one(tmp_path):
+    away = _production_broker(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:1/0")  # nothing listens
+    assert away.returncode == 0, away.stderr
+    assert away.stdout.split()[-2:] == ["redis://127.0.0.1:1/0", "django.core.cache.backends.redis.RedisCache"]
+    missing = _production_broker(tmp_path)
+    assert missing.returncode != 0
+    assert "Set CELERY_BROKER_URL (or REDIS_URL): production needs its broker" in missing.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):

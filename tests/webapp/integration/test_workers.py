@@ -188,6 +188,8 @@ def test_gunicorn_with_production_settings_serves_the_api_and_static_files(
         "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         "DJANGO_VAR_DIR": str(tmp_path / "var"),
+        # an explicit embedded broker: this test sends no task, and production needs one named
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": str(REPO),
     }

@@ -12,6 +12,7 @@ import os
 import socket
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import environ
@@ -299,23 +300,29 @@ CELERY_BROKER_URL = choose_broker(
     env.str("CELERY_BROKER_URL", default=None) or env.str("REDIS_URL", default=None),
     Path(env.str("CELERY_EMBEDDED_BROKER_PATH", default=str(VAR_DIR / "celery-broker.sqlite3"))),
 )
-# The API's rate limits count requests in the cache: Redis when the broker is Redis (shared by every
-# web process on every host), otherwise a folder (shared by the processes of this machine).
-CACHES = {
-    "default": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CELERY_BROKER_URL,
-            # an unreachable Redis costs a request half a second at most (api.throttling fails open)
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+
+
+def cache_settings(broker_url: str) -> dict[str, Any]:
+    """The API's rate limits count requests in the cache: Redis when the broker is Redis (shared by
+    every web process on every host), otherwise a folder (shared by the processes of this machine)."""
+    if broker_url.startswith("redis"):
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": broker_url,
+                # an unreachable Redis costs a request half a second at most (api.throttling fails open)
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
         }
-        if CELERY_BROKER_URL.startswith("redis")
-        else {
+    return {
+        "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
         }
-    )
-}
+    }
+
+
+CACHES = cache_settings(CELERY_BROKER_URL)
 # Progress and results live in the database (TrainingJob, Dataset), never in Celery results.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
