@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from trainer.configs import ConfigError, ConfigMixin
 from trainer.data import DataError, Split
 from trainer.devices import resolve_device
+from trainer.distributed import run_schedule_distributed, visible_gpus
 from trainer.evaluation import EvalResult, evaluate, evaluate_popularity
 from trainer.export import ExportConfig
 from trainer.models import MODELS, GRecConfig, ModelConfig, NextItNetConfig, SASRecConfig, model_config
@@ -246,6 +249,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         exclude_seen=args.exclude_seen,
         valid_sample=args.valid_sample,
+        gpus=getattr(args, "gpus", 1),  # only ``train`` has --gpus
     )
 
 
@@ -326,10 +330,19 @@ def command_train(args: argparse.Namespace) -> int:
     estimate = run_estimate(args.model, model_cfg, config, schedule, size, flops_per_s=ESTIMATE_FLOPS)
     print(f"{estimate.summary()} at most (at {ESTIMATE_FLOPS:.0e} FLOP/s)")
     out = Path(args.out) if args.out else None
-    run = run_schedule(
+    runner: Any = run_schedule
+    data: Any = split
+    if config.gpus > 1:
+        if visible_gpus() < config.gpus:
+            raise ConfigError(f"--gpus {config.gpus}: this host has {visible_gpus()} CUDA GPU(s)")
+        workdir = out / "ranks" if out else Path(tempfile.mkdtemp(prefix="trainer-ranks-"))
+        runner = functools.partial(run_schedule_distributed, processes=config.gpus, workdir=workdir)
+        data = spec
+        print(f"training on {config.gpus} GPUs, one process each; their log: {workdir / 'ranks.log'}")
+    run = runner(
         args.model,
         model_cfg,
-        split,
+        data,
         config,
         schedule,
         on_progress=ProgressBar(args.model),
@@ -568,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
         "none (--blocks from scratch)",
     )
     train.add_argument("--out", help="folder for checkpoint.pt, per-stage checkpoints and results.json")
+    train.add_argument(
+        "--gpus", type=int, default=1, help="train on this many GPUs of this host, one process each (DDP)"
+    )
     train.set_defaults(handler=command_train)
     sc = sub.add_parser("scenario", help="run one of StackRec's scenarios side by side (ts, cl, tf)")
     sc.add_argument("scenario", choices=("ts", "cl", "tf"))

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -52,6 +52,9 @@ from trainer.models import build_model
 from trainer.models.base import BLOCKS, ModelConfig, SequentialRecommender
 from trainer.stacking import METHODS, carry_optimizer_state, stack
 from trainer.training import ProgressEvent, TrainConfig, fit, validation_metrics
+
+if TYPE_CHECKING:
+    from trainer.distributed import DistributedContext
 
 logger = logging.getLogger(__name__)
 
@@ -388,6 +391,7 @@ def run_schedule(
     should_stop: Callable[[], bool] | None = None,
     checkpoint_dir: str | Path | None = None,
     initial_model: SequentialRecommender | None = None,
+    dist: DistributedContext | None = None,
 ) -> ScheduleResult:
     """Run the stages of ``schedule``; returns the kept model (best weights) and every stage's report.
 
@@ -400,6 +404,10 @@ def run_schedule(
 
     ``schedule.time_limit_s`` caps this call's wall-clock time (a resumed run gets it anew): see the
     module docstring; :class:`TimeLimitError` if it ends the run before any stage was validated.
+
+    ``dist`` makes this call one rank of a multi-process run (:mod:`trainer.distributed`): every rank
+    runs the same stages and stacks the same model; rank 0 alone writes the stage checkpoints, and
+    its clock and validations decide for all.
     """
     entered = time.perf_counter()
     depths = schedule.depths()
@@ -416,8 +424,10 @@ def run_schedule(
     def save_stage(stage: int, report: StageReport) -> None:
         if checkpoint_dir is None:
             return
+        report.checkpoint = str(_stage_path(checkpoint_dir, stage))
+        if dist is not None and not dist.is_main:
+            return
         path = _stage_path(checkpoint_dir, stage)
-        report.checkpoint = str(path)
         save_checkpoint(
             path,
             model=model,
@@ -446,6 +456,8 @@ def run_schedule(
         started = time.perf_counter()
         model = kept_model = initial_model
         best = validation_metrics(model, split, config)  # what the deployed model scores on this data
+        if dist is not None:
+            best = dist.broadcast(best)
         wall = time.perf_counter() - started
         report = StageReport(
             0, depths[0], 0, 0.0, wall, 0.0, "initial", best, [], note="trained before this run",
@@ -467,6 +479,8 @@ def run_schedule(
         limited = False  # whether the run's limit, not the stage's own budget, caps this stage
         if schedule.time_limit_s:
             left = schedule.time_limit_s - (time.perf_counter() - entered)
+            if dist is not None:
+                left = dist.broadcast(left)  # rank 0's clock, so every rank ends the run alike
             if left <= 0:
                 time_limited = True
                 break
@@ -496,6 +510,7 @@ def run_schedule(
             optimizer_state=optimizer_state,
             order_stream=stage,
             validate_first=stage > 0 or first_is_carried,
+            dist=dist,
         )
         if result.stopped_by == "cancelled":
             forward.ended(result.stopped_by)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from trainer.evaluation import evaluate
 from trainer.losses import default_negatives, full_softmax_loss, sampled_softmax_loss
 from trainer.metrics import parse_metric
 from trainer.models.base import SequentialRecommender
+
+if TYPE_CHECKING:
+    from trainer.distributed import DistributedContext
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class TrainConfig(ConfigMixin):
     bucket: bool = True  # group training windows by length (less padding)
     precision: str = "auto"  # auto | fp32 | bf16: auto → bf16 autocast on a CUDA GPU with bf16, else fp32
     compile: bool = False  # torch.compile the training forward; falls back to eager with a warning
+    gpus: int = 1  # processes training this one run with DDP, one per GPU (trainer.distributed); 1: this one
 
     section = "train"
     BOUNDS: ClassVar[dict[str, Bound]] = {
@@ -100,6 +104,7 @@ class TrainConfig(ConfigMixin):
         "threads": between(0, 1024, "CPU threads; 0 means PyTorch's default"),
         "eval_batch_size": between(0, 65_536, "cases per validation batch; 0 sizes it to 64 MiB of scores"),
         "valid_sample": between(0, 10_000_000, "validation cases; 0 means all of them"),
+        "gpus": between(1, 64, "one process per GPU on one host; 8 is a large host, 64 a ceiling"),
     }
 
     def __post_init__(self) -> None:
@@ -119,6 +124,8 @@ class TrainConfig(ConfigMixin):
             raise ConfigError(f"train.metric: {exc}") from None
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ConfigError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+        if self.gpus > 1 and self.device == "cpu":
+            raise ConfigError(f"train.gpus is {self.gpus}, but train.device is cpu: use auto or cuda")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
@@ -230,6 +237,7 @@ def fit(
     resume: dict[str, Any] | None = None,
     order_stream: int = 0,
     validate_first: bool = False,
+    dist: DistributedContext | None = None,
 ) -> FitResult:
     """Train ``model`` on ``split.train``, validating on ``split.valid``; the best weights are kept.
 
@@ -243,9 +251,15 @@ def fit(
     ``validate_first`` validates the model before its first step and lets those weights compete
     for best: a model that arrives trained (stacked deeper, carried to grown data) then never
     comes back worse on validation than it went in, however its further training goes.
+
+    With ``dist`` (one rank of a multi-process run, :mod:`trainer.distributed`) each global batch is
+    split across the ranks and the model trains under DDP; rank 0 alone validates, calls
+    ``on_progress`` and ``should_stop``, reads the clock and writes the checkpoint, and every rank
+    follows its decisions. Without it nothing of that runs and results are as on one process.
     """
     entered = time.perf_counter()  # the clock covers setup too (batching, optimiser): it is part of the run
-    device = resolve_device(config.device)
+    device = dist.device if dist is not None else resolve_device(config.device)
+    main = dist is None or dist.is_main
     precision = resolve_precision(config.precision, device)
     with deterministic_kernels(device):
         if config.threads:
@@ -318,7 +332,7 @@ def fit(
                 window_sum, window_n = window_sum + loss_value, window_n + 1
 
         def emit(event: ProgressEvent) -> None:
-            if on_progress is not None:
+            if on_progress is not None and main:
                 on_progress(event)
 
         def progress_event(kind: str, **extra: Any) -> ProgressEvent:
@@ -338,7 +352,9 @@ def fit(
 
         def validate(train_loss: float | None) -> None:
             """Validate, keep the weights if they are the best so far, and tell the caller."""
-            record = _validate(model, valid, config, state, started, train_loss, steps_per_epoch, device)
+            record = _validate(
+                model, valid, config, state, started, train_loss, steps_per_epoch, device, dist
+            )
             improved = state.best is None or record.metrics[metric] > state.best.metrics[metric]
             if improved:
                 state.best = record
@@ -364,33 +380,44 @@ def fit(
             for batch_index, (inputs_np, targets_np) in enumerate(batcher):
                 if batch_index < state.batch_in_epoch:
                     continue  # resuming mid-epoch: these batches were trained before the checkpoint
-                if should_stop is not None and should_stop():
+                stop = main and should_stop is not None and should_stop()
+                if dist is not None:
+                    (stop,) = dist.decide(stop)  # rank 0's answer, so every rank stops at the same step
+                if stop:
                     stopped_by = "cancelled"
                     break
                 t_step = time.perf_counter()
                 inputs = to_device(inputs_np, device)
                 targets = to_device(targets_np, device)
                 inputs, targets = model.training_inputs(inputs, targets, generator)
+                if dist is not None:  # after training_inputs: its random draws are the global batch's
+                    inputs, targets = dist.shard(inputs), dist.shard(targets)
                 if step_forward is None:
-                    step_forward = _training_forward(model, inputs, config.compile, device, precision)
+                    step_forward = _training_forward(model, inputs, config.compile, device, precision, dist)
                 with autocast(device, precision):
                     hidden = step_forward(inputs)  # [B, T, D]
                     if config.loss == "sampled":
                         loss = sampled_softmax_loss(model, hidden, targets, negatives, generator)
                     else:
                         loss = full_softmax_loss(model, hidden, targets)
+                positions = (targets > 0).sum()
+                shown = loss
+                if dist is not None:  # this rank's share of the global batch's mean, and that mean
+                    loss, shown, positions = dist.global_loss(loss, positions)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
                 scheduler.step()
-                pending_loss.append(loss.detach())
-                pending_positions.append((targets > 0).sum())
+                pending_loss.append(shown.detach())
+                pending_positions.append(positions)
                 state.step += 1
                 state.batch_in_epoch = batch_index + 1
                 now = time.perf_counter()
                 event_due = now - last_event >= PROGRESS_INTERVAL_S
+                if dist is not None:  # rank 0's clock decides (one host-side broadcast)
+                    (event_due,) = dist.decide(event_due)
                 if event_due or state.step % eval_every == 0 or len(pending_loss) >= LOSS_READ_EVERY:
                     read_pending()  # waits for the GPU: inside the step's time, where that work belongs
                 state.train_s += time.perf_counter() - t_step
@@ -404,7 +431,7 @@ def fit(
                 if state.step % eval_every == 0:
                     validate(loss_sum / max(loss_n, 1))
                     loss_sum, loss_n = 0.0, 0
-                    if checkpoint_path is not None:
+                    if checkpoint_path is not None and main:
                         state.wall_s = time.perf_counter() - started
                         save_checkpoint(
                             checkpoint_path,
@@ -420,7 +447,10 @@ def fit(
                 if config.max_steps and state.step >= config.max_steps:
                     stopped_by = "max_steps"
                     break
-                if config.time_budget_s and time.perf_counter() - started >= config.time_budget_s:
+                time_up = bool(config.time_budget_s) and time.perf_counter() - started >= config.time_budget_s
+                if dist is not None and config.time_budget_s:
+                    (time_up,) = dist.decide(time_up)
+                if time_up:
                     stopped_by = "time_budget"
                     break
             if stopped_by != "epochs":
@@ -468,6 +498,7 @@ def _training_forward(
     compile: bool,
     device: torch.device,
     precision: torch.dtype | None,
+    dist: DistributedContext | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The forward pass the training step calls: ``model`` itself, or with ``compile`` its compiled form.
 
@@ -478,7 +509,14 @@ def _training_forward(
     Only this forward is compiled, and the wrapper shares ``model``'s parameters: the model
     itself, its state dict, validation, stacking and export are untouched, and each :func:`fit`
     (each stage of a schedule, whose stacked model is a new module) compiles its own model.
+
+    On a rank of a multi-process run the forward is ``model`` in DDP (each stage wraps its own);
+    compiling is not combined with it yet, and is skipped with a warning.
     """
+    if dist is not None:
+        if compile:
+            logger.warning("train.compile is not used in a multi-process run; training without it")
+        return dist.wrap(model)
     if not compile:
         return model
     try:
@@ -566,8 +604,14 @@ def _validate(
     train_loss: float | None,
     steps_per_epoch: int,
     device: torch.device,
+    dist: DistributedContext | None = None,
 ) -> EvalRecord:
-    metrics = _evaluate_as_configured(model, valid, config, device)
+    if dist is None:
+        metrics = _evaluate_as_configured(model, valid, config, device)
+    else:  # rank 0 validates; every rank records its metrics, so all keep the same best and stop alike
+        metrics = dist.broadcast(
+            _evaluate_as_configured(model, valid, config, device) if dist.is_main else None
+        )
     record = EvalRecord(
         step=state.step,
         epoch=state.step / steps_per_epoch,

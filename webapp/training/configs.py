@@ -10,7 +10,8 @@
                    "grow": "auto",                       # auto: stack while a stage gains min_gain
                    "min_gain": 0.01, "keep": "best",     # keep: best over all stages | final
                    "stage_epochs": 0, "stage_steps": 0, "stage_patience": 2},
-      "train": {"epochs": 30, "patience": 5, "batch_size": 64, "lr": 0.001, "device": "auto", ...},
+      "train": {"epochs": 30, "patience": 5, "batch_size": 64, "lr": 0.001, "device": "auto", ...,
+                "gpus": 1},                        # > 1: one process per GPU (DDP), on one worker's host
       "split": {"split": "leave_one_out", "test_share": 0.1, "valid_share": 0.1},
       "export": {"max_k": 100, ...},
       "warm_start": false                        # start from the parent dataset's active version

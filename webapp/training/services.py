@@ -13,6 +13,7 @@ for (its estimated cost, its owner's queued and running jobs, its wall time) is 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from trainer.configs import ConfigError
 from trainer.data import DataError
 from trainer.data.messages import bound_message
 from trainer.devices import resolve_device
+from trainer.distributed import run_schedule_distributed, visible_gpus
 from trainer.evaluation import evaluate, evaluate_popularity
 from trainer.export import ExportError, count_items, export_model
 from trainer.runs import DataSpec, prepare_split
@@ -710,8 +712,15 @@ def _initial_model(
     return remap_items(checkpoint.model, checkpoint.vocab, vocab), base
 
 
+def _check_gpus(train: Any) -> None:
+    """A job that asks for more GPUs than this worker's host has fails at once, saying so."""
+    if train.gpus > 1 and visible_gpus() < train.gpus:
+        raise JobError(f"this job asks for {train.gpus} GPUs; the worker's host has {visible_gpus()}")
+
+
 def _train_and_publish(job: TrainingJob, lease: int, workspace: Workspace) -> TrainingJob:
     config = job_config_build(job.config)
+    _check_gpus(config.train)
     dataset = job.dataset
     if not dataset.events_file or not storage_exists(dataset.events_file):
         raise JobError(f"dataset #{dataset.pk} has no parsed events; parse it again")
@@ -756,11 +765,20 @@ def _train_and_publish(job: TrainingJob, lease: int, workspace: Workspace) -> Tr
     # The run stops cleanly at its wall-time limit and keeps the best model so far (trainer.schedule).
     schedule = dataclasses.replace(config.schedule, time_limit_s=training_job_wall_limit_s(config))
     stage_push = _StagePush(workspace, stages_dir, progress)
+    run: Any = run_schedule
+    data: Any = split
+    if train.gpus > 1:  # one process per GPU under torchrun; progress and cancels pass through this one
+        workdir = workspace.path(f"{job.checkpoint_dir}/attempt-{lease}/ranks")
+        run = functools.partial(run_schedule_distributed, processes=train.gpus, workdir=workdir)
+        data = spec
+        logger.info(
+            "job #%d: training on %d GPUs (ranks' log: %s)", job.pk, train.gpus, workdir / "ranks.log"
+        )
     try:
-        result = run_schedule(
+        result = run(
             config.model,
             config.model_config,
-            split,
+            data,
             train,
             schedule,
             on_progress=stage_push,
