@@ -5,7 +5,8 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from webapp.training.services import training_job_run, training_jobs_requeue_orphaned
+from webapp.training.attempts import training_job_run
+from webapp.training.services import training_jobs_requeue_orphaned
 
 logger = logging.getLogger(__name__)
 

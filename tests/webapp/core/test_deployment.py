@@ -65,7 +65,10 @@ def _production_broker(tmp_path, **env: str) -> subprocess.CompletedProcess:
 def test_production_keeps_its_broker_when_redis_is_away_and_refuses_to_start_without_one(tmp_path):
     away = _production_broker(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:1/0")  # nothing listens
     assert away.returncode == 0, away.stderr
-    assert away.stdout.split()[-2:] == ["redis://127.0.0.1:1/0", "django.core.cache.backends.redis.RedisCache"]
+    assert away.stdout.split()[-2:] == [
+        "redis://127.0.0.1:1/0",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
     missing = _production_broker(tmp_path)
     assert missing.returncode != 0
     assert "Set CELERY_BROKER_URL (or REDIS_URL): production needs its broker" in missing.stderr

@@ -16,9 +16,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from webapp.training.attempts import training_job_run
 from webapp.training.configs import job_config_build
 from webapp.training.models import TrainingJob
-from webapp.training.services import training_job_create, training_job_run
+from webapp.training.services import training_job_create
 from webapp.training.worker_log import attempt_log_path
 
 Status = TrainingJob.Status
@@ -239,6 +240,6 @@ def test_a_real_run_logs_its_stages_to_the_attempts_file(
     assert [(list(logger.handlers), logger.level) for logger in loggers] == before  # detached after
     log = attempt_log_path(done, 1).read_text()
     assert re.search(r"^\S+ \S+ INFO trainer\.schedule stage 1: +1 blocks", log, re.M), log
-    assert "INFO webapp.training.services job #" in log and "succeeded as" in log
+    assert "INFO webapp.training.attempts job #" in log and "succeeded as" in log
     fragment = browser.get(f"/jobs/{done.pk}/log").content.decode()
     assert "stage 2:" in fragment and str(settings.MEDIA_ROOT) not in fragment

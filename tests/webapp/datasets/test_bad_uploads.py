@@ -177,7 +177,8 @@ def test_read_options_echoes_are_bounded(api, media_root):
 def test_a_job_on_a_log_too_small_fails_fast_without_a_server_path(
     ready_dataset, tiny_config, media_root, django_capture_on_commit_callbacks
 ):
-    from webapp.training.services import training_job_create, training_job_run
+    from webapp.training.attempts import training_job_run
+    from webapp.training.services import training_job_create
 
     # A dataset parsed before the minimums existed: its events file holds two sequences of two events.
     rows = "u1\ta\t1600000000\nu1\tb\t1600000001\nu2\tb\t1600000002\nu2\tc\t1600000003\n"

@@ -9,8 +9,9 @@ import pytest
 from tests.webapp.conftest import client_for
 from webapp.registry.models import ModelVersion
 from webapp.registry.promotion import promotion_decide
+from webapp.training.attempts import training_job_run
 from webapp.training.models import TrainingJob
-from webapp.training.services import training_job_create, training_job_run
+from webapp.training.services import training_job_create
 
 POPULARITY = {"ndcg@10": 0.0171}
 

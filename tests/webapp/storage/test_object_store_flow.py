@@ -18,8 +18,8 @@ from webapp.datasets.models import Dataset
 from webapp.datasets.services import dataset_parse
 from webapp.registry.models import ModelVersion
 from webapp.registry.serving import serving_reset
+from webapp.training.attempts import training_job_run
 from webapp.training.models import TrainingJob
-from webapp.training.services import training_job_run
 from webapp.training.worker_log import training_job_log_tail
 
 pytestmark = pytest.mark.django_db

@@ -11,14 +11,14 @@ from django.utils import timezone
 
 from webapp.core.exceptions import TooManyRequestsError
 from webapp.registry.models import ModelVersion
-from webapp.training import services
+from webapp.training import attempts
+from webapp.training.attempts import training_job_run
 from webapp.training.models import TrainingJob
 from webapp.training.services import (
     training_job_claim,
     training_job_create,
     training_job_resume,
     training_job_retrain,
-    training_job_run,
     training_jobs_reconcile,
 )
 
@@ -156,7 +156,7 @@ def test_beyond_the_running_limit_a_job_waits_queued_with_the_reason_until_a_pla
     assert training_job_claim(job_id=second.pk, worker="w2") is None
     # The first job's end sends the waiting one at once, and its claim now succeeds.
     with django_capture_on_commit_callbacks() as sent:
-        services._finish(first.pk, 1, Status.FAILED, error="stopped for the test")
+        attempts._finish(first.pk, 1, Status.FAILED, error="stopped for the test")
     assert len(sent) == 1
     claimed = training_job_claim(job_id=second.pk, worker="w2")
     assert claimed.status == Status.RUNNING and "waiting" not in claimed.progress

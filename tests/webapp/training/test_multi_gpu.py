@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from webapp.registry.models import ModelVersion
-from webapp.training import services
+from webapp.training import attempts
+from webapp.training.attempts import training_job_run
 from webapp.training.models import TrainingJob
-from webapp.training.services import training_job_create, training_job_run
+from webapp.training.services import training_job_create
 
 Status = TrainingJob.Status
 
@@ -21,7 +22,7 @@ def _job(dataset, config: dict, gpus: int, capture) -> TrainingJob:
 def test_a_job_asking_for_more_gpus_than_the_host_has_fails_saying_so(
     ready_dataset, tiny_config, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(services, "visible_gpus", lambda: 1)
+    monkeypatch.setattr(attempts, "visible_gpus", lambda: 1)
     job = _job(ready_dataset, tiny_config, 2, django_capture_on_commit_callbacks)
     done = training_job_run(job_id=job.pk)
     assert done.status == Status.FAILED
@@ -33,7 +34,7 @@ def test_a_job_on_two_gpus_runs_its_ranks_and_publishes_a_version(
     ready_dataset, tiny_config, django_capture_on_commit_callbacks, monkeypatch
 ):
     # This host has no GPU: the two ranks run on the CPU with gloo, through the worker's own path.
-    monkeypatch.setattr(services, "visible_gpus", lambda: 2)
+    monkeypatch.setattr(attempts, "visible_gpus", lambda: 2)
     job = _job(ready_dataset, tiny_config, 2, django_capture_on_commit_callbacks)
     done = training_job_run(job_id=job.pk)
     assert done.status == Status.SUCCEEDED, done.error

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from trainer.runs import DataSpec, prepare_split
+from webapp.training.attempts import training_job_run
 from webapp.training.configs import job_config_build
 from webapp.training.models import TrainingJob
 from webapp.training.progress import run_percent_and_eta, run_plan
-from webapp.training.services import training_job_create, training_job_run
+from webapp.training.services import training_job_create
 
 NO_PHASES = [
     {"name": n, "flops": 0.0} for n in ("final evaluation", "promotion gate", "export", "activation")

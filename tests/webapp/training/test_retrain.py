@@ -8,9 +8,10 @@ from django.utils import timezone
 from tests.webapp.conftest import client_for, synthetic_log
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.registry.models import ModelVersion
+from webapp.training.attempts import training_job_run
 from webapp.training.comparison import comparison_partner, job_comparison
 from webapp.training.models import TrainingJob, TrainingPoint
-from webapp.training.services import training_job_create, training_job_retrain, training_job_run
+from webapp.training.services import training_job_create, training_job_retrain
 
 Status = TrainingJob.Status
 

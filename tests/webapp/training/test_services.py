@@ -11,14 +11,14 @@ from serving.artifact import read_artifact
 from trainer.export import ExportError
 from webapp.core.exceptions import ApplicationError, ConflictError
 from webapp.registry.models import ModelVersion
-from webapp.training import services
+from webapp.training import attempts
+from webapp.training.attempts import training_job_run
 from webapp.training.models import TrainingJob
 from webapp.training.services import (
     training_job_cancel,
     training_job_claim,
     training_job_create,
     training_job_resume,
-    training_job_run,
     training_jobs_requeue_orphaned,
 )
 
@@ -126,15 +126,15 @@ def test_cancel_a_queued_job_ends_it_at_once(job):
 
 
 def test_cancel_during_the_run_stops_it_and_keeps_the_stage_checkpoint(job, monkeypatch):
-    original = services._Progress.__call__
+    original = attempts._Progress.__call__
 
     def cancel_after_first_stage(self, staged):
         original(self, staged)
         if staged.stage == 0 and staged.event.kind == "end":
             training_job_cancel(job=TrainingJob.objects.get(pk=self.job_id))
 
-    monkeypatch.setattr(services._Progress, "__call__", cancel_after_first_stage)
-    monkeypatch.setattr(services, "CANCEL_CHECK_S", 0.0)
+    monkeypatch.setattr(attempts._Progress, "__call__", cancel_after_first_stage)
+    monkeypatch.setattr(attempts, "CANCEL_CHECK_S", 0.0)
     done = training_job_run(job_id=job.pk, worker="w1")
     assert done.status == Status.CANCELLED
     assert (done.checkpoint_path / "attempt-1" / "stages" / "stage-0.pt").is_file()
@@ -143,14 +143,14 @@ def test_cancel_during_the_run_stops_it_and_keeps_the_stage_checkpoint(job, monk
 
 
 def test_a_job_left_running_by_a_dead_worker_resumes_from_its_last_stage(job, monkeypatch):
-    original = services._Progress.__call__
+    original = attempts._Progress.__call__
 
     def die_in_second_stage(self, staged):
         original(self, staged)
         if staged.stage == 1:
             raise KeyboardInterrupt  # stands in for the worker being killed
 
-    monkeypatch.setattr(services._Progress, "__call__", die_in_second_stage)
+    monkeypatch.setattr(attempts._Progress, "__call__", die_in_second_stage)
     with pytest.raises(KeyboardInterrupt):
         training_job_run(job_id=job.pk, worker="gpu@host")
     job.refresh_from_db()
@@ -199,7 +199,7 @@ def test_a_failed_run_says_why_briefly_and_names_no_server_path(job, monkeypatch
     def fail(*args, **kwargs):
         raise ConfigError(f"{where}: " + "bad value; " * 5000)
 
-    monkeypatch.setattr(services, "_train_and_publish", fail)
+    monkeypatch.setattr(attempts, "_train_and_publish", fail)
     done = training_job_run(job_id=job.pk)
     assert done.status == Status.FAILED and done.error.startswith("datasets/")
     assert len(done.error) <= 500 and str(settings.MEDIA_ROOT) not in done.error
@@ -273,7 +273,7 @@ def test_a_log_of_one_item_never_becomes_a_served_model(
 def test_an_attempt_that_lost_its_lease_stops_without_writing(job, monkeypatch, settings):
     """A frozen worker's job is requeued and taken by another worker; when the first wakes up it
     writes nothing more (no progress, no checkpoint, no version), and the job ends once, by the new one."""
-    original = services._Progress.__call__
+    original = attempts._Progress.__call__
     taken = {}
 
     def frozen_then_woken(self, staged):
@@ -284,7 +284,7 @@ def test_an_attempt_that_lost_its_lease_stops_without_writing(job, monkeypatch, 
             taken["requeued"] = training_jobs_requeue_orphaned()
         original(self, staged)
 
-    monkeypatch.setattr(services._Progress, "__call__", frozen_then_woken)
+    monkeypatch.setattr(attempts._Progress, "__call__", frozen_then_woken)
     assert training_job_run(job_id=job.pk, worker="gpu@frozen") is None  # stopped, wrote nothing
     assert taken["requeued"] == [job.pk]
     job.refresh_from_db()
@@ -309,7 +309,7 @@ def test_database_connections_lost_mid_run_are_retried_not_fatal(
     from django.db import OperationalError
 
     settings.STUDIO_DB_RETRY_WAIT_S = 0.01
-    original = services.TrainingPoint.objects.bulk_create
+    original = attempts.TrainingPoint.objects.bulk_create
     failures = {"left": 2}
 
     def flaky(objs, *args, **kwargs):
@@ -320,7 +320,7 @@ def test_database_connections_lost_mid_run_are_retried_not_fatal(
 
     # No test transaction around this one: a worker runs in autocommit, where a connection can be renewed.
     job = training_job_create(owner=ready_dataset.owner, dataset=ready_dataset, config=tiny_config)
-    monkeypatch.setattr(services.TrainingPoint.objects, "bulk_create", flaky)
+    monkeypatch.setattr(attempts.TrainingPoint.objects, "bulk_create", flaky)
     done = training_job_run(job_id=job.pk, worker="w1")
     assert failures["left"] == 0
     assert done.status == Status.SUCCEEDED, done.error
