@@ -320,7 +320,12 @@ def limit_text(row: dict[str, Any], peak: float) -> str:
     shares = row["phase_share"]
     reasons = []
     if shares["output+loss"] >= 0.5:
-        reasons.append(f"softmax over {row['n_items']:,} items ({shares['output+loss']:.0%} of a step)")
+        over = (
+            f"{row['n_items']:,} items"
+            if row["loss"] == "full"
+            else f"{row['candidates']:,} sampled candidates"
+        )
+        reasons.append(f"softmax over {over} ({shares['output+loss']:.0%} of a step)")
     blocks = shares["blocks fwd"] + shares["blocks bwd"]
     mix = row["blocks_ops"]
     total = sum(mix.values()) or 1.0
@@ -561,6 +566,7 @@ def run_case(
         "loss": loss,
         "n_items": model.n_items,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "candidates": model.n_items if loss == "full" else negatives + 1,
         "steps": len(batches),
         "positions": positions,
         "padding_share": 1 - positions / computed,
@@ -701,8 +707,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-eval", action="store_true")
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--render", type=Path, help="print the tables of an earlier results.json and stop")
     parser.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        doc = json.loads(args.render.read_text())
+        peak = next(iter(doc["matmul_gflops"].values()))
+        for row in doc["cases"]:
+            row.setdefault(
+                "candidates",
+                row["n_items"] if row["loss"] == "full" else default_negatives(row["n_items"]) + 1,
+            )
+            row["limit"] = limit_text(row, peak)
+        print_report(doc, peak)
+        return 0
     if args.rss_child:
         method, n, v, d = args.rss_child
         loss_rss_child(method, int(n), int(v), int(d))
@@ -746,13 +764,21 @@ def main(argv: list[str] | None = None) -> int:
     doc.update(cases=rows, loss=loss_rows, ranking=ranking_rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(doc, indent=1, default=float))
-    print(f"matmul peak {peak:.1f} GFLOP/s, {args.threads} thread(s), {clock.basis}; load {doc['loadavg']}\n")
-    print(table(rows), "\n")
-    print("Full-softmax loss, forward + backward, plain against chunked:\n")
-    print(loss_table(loss_rows), "\n")
-    print("Ranking validation cases from their hidden states:\n")
-    print(ranking_table(ranking_rows))
+    print_report(doc, peak)
     return 0
+
+
+def print_report(doc: dict[str, Any], peak: float) -> None:
+    loads = ", ".join(f"{k} {v[0]:.1f}" for k, v in doc["loadavg"].items())
+    print(
+        f"matmul peak {peak:.1f} GFLOP/s, {doc['threads']} thread(s), {doc['timing']}; 1-minute load: {loads}"
+    )
+    print()
+    print(table(doc["cases"]), "\n")
+    print("Full-softmax loss, forward + backward, plain against chunked:\n")
+    print(loss_table(doc["loss"]), "\n")
+    print("Ranking validation cases from their hidden states:\n")
+    print(ranking_table(doc["ranking"]))
 
 
 if __name__ == "__main__":
