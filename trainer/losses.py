@@ -5,8 +5,8 @@ softmax — which on a 10k-item catalogue is most of the compute.
 
 The full softmax over a large catalogue is computed in chunks of positions by
 :func:`chunked_cross_entropy`, whose scores never exist for more than ``CHUNK_ROWS`` positions at a
-time; where the whole [N, n_items] score matrix is small, the plain ``F.cross_entropy`` is as fast
-and is kept (see :func:`use_chunked`).
+time; where the whole [N, n_items] score matrix is small, or the catalogue has under 1,024 items,
+the plain ``F.cross_entropy`` is as fast or faster and is kept (see :func:`use_chunked`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,18 @@ from trainer.models.base import SequentialRecommender
 DEFAULT_NEGATIVE_SHARE = 0.2
 
 # Positions per chunk of the chunked loss. 128 rows × 12,102 Beauty items is 6 MiB of scores, in
-# the L3 cache while its softmax and the two gradient products read it; 32–512 were within 15 % of
-# each other on this CPU (bench/throughput.py measures the loss both ways).
+# the L3 cache while its softmax and the two gradient products read it; in one sweep of 32–512 on
+# this CPU, 128 was the fastest at ml-100k's, Beauty's and diginetica's sizes (others up to 30 %
+# slower at 43k items).
 CHUNK_ROWS = 128
-# The chunked loss is used from this many scores (positions × items) on: at 200 × 1,683 (ml-100k's
-# shortest batches) both ways took the same time, and from 400 × 12,102 on the chunked one was
-# 1.3–2× faster on one thread (bench/throughput.py, "loss" table).
+# The chunked loss is used from this many scores (positions × items) and items on. One thread,
+# forward + backward, plain / chunked time: 150 × 1,683 and 20 × 12,102 scores 1.00; 64 × 12,102
+# 1.12; Beauty's median and largest batches (256 and 3,200 positions) 1.27 and 1.84 with 450 MiB
+# less peak memory; ml-100k's full batch 1.21; diginetica 1.04 and 2.15 (bench/throughput.py). A
+# catalogue of a few hundred items fits the cache whole and the chunks only add overhead: 640 × 410
+# 0.77, 3,200 × 82 0.53, while from 1,024 items on the chunked loss was never slower.
 CHUNKED_MIN_SCORES = 1 << 18
+CHUNKED_MIN_ITEMS = 1024
 # On CUDA the plain loss is one fused kernel per step and fast; the chunked one only bounds memory
 # there, so it is used only when the [N, n_items] fp32 scores would exceed this many.
 CUDA_CHUNKED_MIN_SCORES = 1 << 28  # 1 GiB of fp32 scores
@@ -51,8 +56,9 @@ def full_softmax_loss(
 
 def use_chunked(device: torch.device, positions: int, n_items: int) -> bool:
     """Whether :func:`full_softmax_loss` takes the chunked path for this many scores."""
-    limit = CUDA_CHUNKED_MIN_SCORES if device.type == "cuda" else CHUNKED_MIN_SCORES
-    return positions * n_items >= limit
+    if device.type == "cuda":
+        return positions * n_items >= CUDA_CHUNKED_MIN_SCORES
+    return n_items >= CHUNKED_MIN_ITEMS and positions * n_items >= CHUNKED_MIN_SCORES
 
 
 def chunked_cross_entropy(

@@ -96,6 +96,7 @@ def test_training_loss_takes_the_chunked_path_with_the_plain_gradients(monkeypat
 
     def loss_and_grads(limit: int) -> tuple[float, list[torch.Tensor]]:
         monkeypatch.setattr(losses, "CHUNKED_MIN_SCORES", limit)
+        monkeypatch.setattr(losses, "CHUNKED_MIN_ITEMS", 0)
         assert losses.use_chunked(torch.device("cpu"), 8, split.n_items) == (limit == 0)
         model.zero_grad()
         loss = full_softmax_loss(model, model(inputs), targets)
@@ -113,6 +114,7 @@ def test_training_loss_takes_the_chunked_path_with_the_plain_gradients(monkeypat
 def test_the_chunked_path_is_chosen_from_the_number_of_scores():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert not losses.use_chunked(cpu, 10, 50)  # a toy batch: the plain loss
+    assert not losses.use_chunked(cpu, 3200, 410)  # a catalogue that fits the cache whole
     assert losses.use_chunked(cpu, 400, 12_102)  # a short Beauty batch
     assert losses.use_chunked(cpu, 3200, 1_683)  # a full ml-100k batch
     assert not losses.use_chunked(cuda, 3200, 12_102)  # CUDA: only to bound memory
