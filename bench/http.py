@@ -198,6 +198,8 @@ def start_server(port: int, workers: int, extra_env: dict[str, str], log_path: P
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_STATIC_ROOT": str(VAR / "static"),
+        # production needs a broker named; the recommend path sends no task, so the embedded one
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{VAR / 'celery-broker.sqlite3'}",
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": str(REPO),

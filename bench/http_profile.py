@@ -41,6 +41,7 @@ os.environ.update(
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_STATIC_ROOT": str(VAR / "static"),
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{VAR / 'celery-broker.sqlite3'}",
     }
 )
 
