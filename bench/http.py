@@ -189,17 +189,23 @@ def run_wrk(
 VARIANTS = {"baseline": {"SERVING_CACHE_S": "0"}, "ours": {}}
 
 
+# The production settings the benchmarked server runs with (bench/http_profile.py uses them too).
+SERVER_SETTINGS = {
+    "DJANGO_SETTINGS_MODULE": "webapp.config.settings.production",
+    "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    "DJANGO_SECURE_SSL_REDIRECT": "false",
+    "DJANGO_STATIC_ROOT": str(VAR / "static"),
+    # production needs a broker named; the recommend path sends no task, so the embedded one
+    "CELERY_BROKER_URL": f"sqla+sqlite:///{VAR / 'celery-broker.sqlite3'}",
+}
+
+
 def start_server(port: int, workers: int, extra_env: dict[str, str], log_path: Path) -> subprocess.Popen:
     """gunicorn as docker-compose's ``web`` service runs it, with the production settings."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "webapp.config.settings.production",
-        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_STATIC_ROOT": str(VAR / "static"),
-        # production needs a broker named; the recommend path sends no task, so the embedded one
-        "CELERY_BROKER_URL": f"sqla+sqlite:///{VAR / 'celery-broker.sqlite3'}",
+        **SERVER_SETTINGS,
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "PYTHONPATH": str(REPO),

@@ -31,19 +31,9 @@ from collections import defaultdict  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.http import OUT, VAR, setup_state  # noqa: E402
+from bench.http import OUT, SERVER_SETTINGS, setup_state  # noqa: E402
 
-# The settings gunicorn runs with in bench/http.py.
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "webapp.config.settings.production",
-        "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_STATIC_ROOT": str(VAR / "static"),
-        "CELERY_BROKER_URL": f"sqla+sqlite:///{VAR / 'celery-broker.sqlite3'}",
-    }
-)
+os.environ.update(SERVER_SETTINGS)  # the settings gunicorn runs with in bench/http.py
 
 totals: dict[str, float] = defaultdict(float)
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -101,6 +101,18 @@ class Workers:
         return "\n".join(
             f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.root.glob("worker*.log"))
         )
+
+
+def wait_for(check: Callable[[], object], what: str, workers: Workers, timeout: float = 120) -> object:
+    """``check()``'s first truthy value, polled every 0.25 s; a failure with the workers' logs after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}\n{workers.logs()}")
 
 
 def compose_command(service: str) -> list[str]:

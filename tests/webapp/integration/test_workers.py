@@ -17,13 +17,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
 
 from tests.webapp.conftest import TINY_CONFIG
-from tests.webapp.workers import REPO, Workers, compose_command, database_url, worker_group
+from tests.webapp.workers import REPO, Workers, compose_command, database_url, wait_for, worker_group
 from webapp.registry.models import ModelVersion
 from webapp.training.models import TrainingJob
 
@@ -61,16 +61,6 @@ def ml100k_slice(shared_data, tmp_path) -> bytes:
     return b"".join(lines[: SLICE_LINES + 1])
 
 
-def _wait(check: Callable[[], object], what: str, workers: Workers, timeout: float = 120) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}\n{workers.logs()}")
-
-
 def _upload(api, data: bytes, name: str) -> dict:
     body = {"file": io.BytesIO(data)}
     body["file"].name = name
@@ -83,7 +73,7 @@ def test_upload_train_activate_recommend(workers, api, ml100k_slice):
     workers.start("worker")
     workers.start("worker-gpu")
     dataset = _upload(api, ml100k_slice, "ml-100k-slice.inter")
-    ready = _wait(
+    ready = wait_for(
         lambda: (
             (d := api.get(f"/api/v1/datasets/{dataset['id']}").json())["status"] in ("READY", "FAILED") and d
         ),
@@ -96,7 +86,7 @@ def test_upload_train_activate_recommend(workers, api, ml100k_slice):
     response = api.post("/api/v1/jobs", {"dataset": dataset["id"], "config": TINY_CONFIG}, format="json")
     assert response.status_code == 202, response.json()
     job_id = response.json()["id"]
-    job = _wait(
+    job = wait_for(
         lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,
         "the training job",
         workers,
@@ -131,15 +121,17 @@ def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
     stage_one = folder / "attempt-1" / "stages" / "stage-0.pt"
 
     workers.start("worker-gpu")
-    _wait(lambda: (TrainingJob.objects.get(pk=job_id).progress or {}).get("stage") == 2, "stage 2", workers)
+    wait_for(
+        lambda: (TrainingJob.objects.get(pk=job_id).progress or {}).get("stage") == 2, "stage 2", workers
+    )
     first_checkpoint = stage_one.stat().st_mtime_ns
     workers.kill("worker-gpu")
     job = TrainingJob.objects.get(pk=job_id)
     assert job.status == "RUNNING" and job.attempts == 1  # orphaned: nobody is running it
 
     workers.start("worker-gpu")  # same worker name: it requeues what it left behind and resumes
-    _wait(lambda: TrainingJob.objects.get(pk=job_id).attempts == 2, "the resumed run", workers)
-    _wait(
+    wait_for(lambda: TrainingJob.objects.get(pk=job_id).attempts == 2, "the resumed run", workers)
+    wait_for(
         lambda: (
             (p := TrainingJob.objects.get(pk=job_id).progress or {}).get("attempt") == 2
             and p.get("stage") == 2
@@ -152,7 +144,7 @@ def test_killed_training_worker_resumes_after_restart_and_cancel_ends_cancelled(
     assert (folder / "attempt-2" / "stages" / "stage-0.pt").stat().st_mtime_ns == first_checkpoint
 
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 202
-    job = _wait(
+    job = wait_for(
         lambda: (j := TrainingJob.objects.get(pk=job_id)).status == "CANCELLED" and j,
         "the cancel",
         workers,

@@ -9,13 +9,12 @@ process is the web app (uploads, the job API) and then a serving process with it
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.webapp.conftest import TINY_CONFIG
-from tests.webapp.workers import Workers, worker_group
+from tests.webapp.workers import Workers, wait_for, worker_group
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,16 +28,6 @@ pytestmark = [
 def workers(tmp_path) -> Iterator[Workers]:
     with worker_group("embedded", tmp_path) as group:
         yield group
-
-
-def _wait(check: Callable[[], object], what: str, workers: Workers, timeout: float = 120) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}\n{workers.logs()}")
 
 
 def _start_on_own_host(workers: Workers, service: str, s3_storage) -> None:
@@ -61,7 +50,7 @@ def test_workers_on_other_hosts_train_what_the_web_app_stored(workers, s3_storag
     assert created.status_code == 202, created.json()
     dataset_id = created.json()["id"]
     url = f"/api/v1/datasets/{dataset_id}"
-    ready = _wait(
+    ready = wait_for(
         lambda: (d := api.get(url).json())["status"] in ("READY", "FAILED") and d, "the parse", workers
     )
     assert ready["status"] == "READY", ready["error"]
@@ -69,7 +58,7 @@ def test_workers_on_other_hosts_train_what_the_web_app_stored(workers, s3_storag
     response = api.post("/api/v1/jobs", {"dataset": dataset_id, "config": TINY_CONFIG}, format="json")
     assert response.status_code == 202, response.json()
     job_id = response.json()["id"]
-    job = _wait(
+    job = wait_for(
         lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,
         "the training job",
         workers,
