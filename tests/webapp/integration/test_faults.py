@@ -17,8 +17,8 @@ from django.db import connection
 
 from serving.artifact import read_artifact
 from tests.webapp.conftest import TINY_CONFIG
-from tests.webapp.integration.test_workers import _free_port, _wait
-from tests.webapp.workers import Workers, use_broker
+from tests.webapp.integration.test_workers import _free_port
+from tests.webapp.workers import Workers, use_broker, wait_for
 from webapp.config.celery_app import app as celery_app
 from webapp.config.settings.base import redis_reachable
 from webapp.datasets.models import Dataset
@@ -102,7 +102,7 @@ def test_a_broker_restart_loses_no_upload_and_no_job(system, api, ready_dataset,
     redis, workers = system
     workers.start("worker")
     workers.start("worker-gpu")
-    _wait(lambda: "ready" in workers.logs(), "the workers to start", workers)
+    wait_for(lambda: "ready" in workers.logs(), "the workers to start", workers)
     redis.kill()  # Redis goes away, and every message it held with it
     uploaded = api.post(
         "/api/v1/datasets", {"name": "during the outage", "file": upload()}, format="multipart"
@@ -111,13 +111,13 @@ def test_a_broker_restart_loses_no_upload_and_no_job(system, api, ready_dataset,
     job_id = _job(api, ready_dataset.pk, TINY_CONFIG)
     time.sleep(1.5)  # long enough for the reconciler to try (and fail) to send them again
     redis.start()  # same port, empty
-    dataset = _wait(
+    dataset = wait_for(
         lambda: (d := Dataset.objects.get(pk=uploaded.json()["id"])).status in ("READY", "FAILED") and d,
         "the upload made during the outage to be parsed",
         workers,
     )
     assert dataset.status == "READY", dataset.error
-    job = _wait(
+    job = wait_for(
         lambda: (j := TrainingJob.objects.get(pk=job_id)).status in ("SUCCEEDED", "FAILED") and j,
         "the job queued during the outage",
         workers,
@@ -130,10 +130,10 @@ def test_a_killed_worker_s_job_resumes_on_a_worker_with_another_name(system, api
     _, workers = system
     workers.start("worker-gpu")
     job_id = _job(api, ready_dataset.pk, SLOW_STAGE)
-    _wait(lambda: _in_stage_two(job_id), "stage 2", workers)
+    wait_for(lambda: _in_stage_two(job_id), "stage 2", workers)
     workers.kill("worker-gpu")
     workers.start("worker-gpu", name="gpu-recreated")  # what a recreated container does
-    job = _wait(
+    job = wait_for(
         lambda: (j := TrainingJob.objects.get(pk=job_id)).status in ("SUCCEEDED", "FAILED") and j,
         "the job to resume and finish without a manual call",
         workers,
@@ -146,11 +146,11 @@ def test_a_frozen_worker_never_writes_after_its_lease_was_taken(system, api, rea
     _, workers = system
     workers.start("worker-gpu", name="gpu-frozen")
     job_id = _job(api, ready_dataset.pk, SLOW_STAGE)
-    _wait(lambda: _in_stage_two(job_id), "stage 2", workers)
+    wait_for(lambda: _in_stage_two(job_id), "stage 2", workers)
     frozen = workers.processes["gpu-frozen"]
     frozen.send_signal(signal.SIGSTOP)
     workers.start("worker-gpu", name="gpu-other")
-    job = _wait(
+    job = wait_for(
         lambda: (j := TrainingJob.objects.get(pk=job_id)).status in ("SUCCEEDED", "FAILED") and j,
         "the other worker to take the job over and finish it",
         workers,
@@ -159,7 +159,9 @@ def test_a_frozen_worker_never_writes_after_its_lease_was_taken(system, api, rea
     version = ModelVersion.objects.get(job_id=job_id)
     points = job.points.count()
     frozen.send_signal(signal.SIGCONT)  # wakes up in the middle of stage 2 of attempt 1
-    _wait(lambda: "lost its lease" in workers.logs(), "the woken worker to notice its lease is gone", workers)
+    wait_for(
+        lambda: "lost its lease" in workers.logs(), "the woken worker to notice its lease is gone", workers
+    )
     time.sleep(1)
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("SUCCEEDED", 2) and job.worker.startswith("gpu-other@")
@@ -177,14 +179,14 @@ def test_terminating_the_job_s_database_connections_does_not_fail_it(system, api
     _, workers = system
     workers.start("worker-gpu")
     job_id = _job(api, ready_dataset.pk, SLOW_STAGE)
-    _wait(lambda: _in_stage_two(job_id), "stage 2", workers)
+    wait_for(lambda: _in_stage_two(job_id), "stage 2", workers)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         assert cursor.fetchone()[0] >= 1  # the worker's connections, at least
-    job = _wait(
+    job = wait_for(
         lambda: (j := TrainingJob.objects.get(pk=job_id)).status in ("SUCCEEDED", "FAILED") and j,
         "the job to finish",
         workers,
