@@ -101,6 +101,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A worker frozen inside a transaction (a paused VM, SIGSTOP) would hold its row locks for ever
+    # and block the worker taking its job over; PostgreSQL ends a session idle in a transaction this
+    # long (the thawed worker reconnects, finds its lease gone and stops). 0 disables it.
+    IDLE_IN_TRANSACTION_S = env.int("DJANGO_DB_IDLE_IN_TRANSACTION_TIMEOUT_S", default=30)
+    if IDLE_IN_TRANSACTION_S:
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        timeout = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S * 1000}"
+        options["options"] = f"{options.get('options', '')} {timeout}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
