@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -113,6 +114,20 @@ def wait_for(check: Callable[[], object], what: str, workers: Workers, timeout: 
             return value
         time.sleep(0.25)
     pytest.fail(f"timed out waiting for {what}\n{workers.logs()}")
+
+
+def job_trained(api: Any, dataset_id: int, config: dict, workers: Workers) -> dict:
+    """Queue a job over the API and wait until the workers end it; its final JSON, succeeded."""
+    response = api.post("/api/v1/jobs", {"dataset": dataset_id, "config": config}, format="json")
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["id"]
+    job = wait_for(
+        lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,
+        "the training job",
+        workers,
+    )
+    assert job["status"] == "SUCCEEDED", job["error"]
+    return job
 
 
 def compose_command(service: str) -> list[str]:

@@ -23,7 +23,15 @@ import pytest
 from django.conf import settings
 
 from tests.webapp.conftest import TINY_CONFIG
-from tests.webapp.workers import REPO, Workers, compose_command, database_url, wait_for, worker_group
+from tests.webapp.workers import (
+    REPO,
+    Workers,
+    compose_command,
+    database_url,
+    job_trained,
+    wait_for,
+    worker_group,
+)
 from webapp.registry.models import ModelVersion
 from webapp.training.models import TrainingJob
 
@@ -83,15 +91,7 @@ def test_upload_train_activate_recommend(workers, api, ml100k_slice):
     assert ready["status"] == "READY", ready["error"]
     assert ready["stats"]["n_events"] == SLICE_LINES
 
-    response = api.post("/api/v1/jobs", {"dataset": dataset["id"], "config": TINY_CONFIG}, format="json")
-    assert response.status_code == 202, response.json()
-    job_id = response.json()["id"]
-    job = wait_for(
-        lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,
-        "the training job",
-        workers,
-    )
-    assert job["status"] == "SUCCEEDED", job["error"]
+    job = job_trained(api, dataset["id"], TINY_CONFIG, workers)
     assert [s["blocks"] for s in job["stages"]] == [1, 2] and job["attempts"] == 1
     assert job["progress"]["stage"] == 2 and job["heartbeat_at"]
 

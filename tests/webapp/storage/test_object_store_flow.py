@@ -82,6 +82,19 @@ def served(s3_storage, settings, api, log_text, tiny_config):
     return version
 
 
+def _second_version(first: ModelVersion, artifact_dir: str) -> ModelVersion:
+    """Version 2 of ``first``'s dataset, registered over the files at ``artifact_dir`` in the store."""
+    return ModelVersion.objects.create(
+        owner=first.owner,
+        dataset=first.dataset,
+        number=2,
+        model_name=first.model_name,
+        depth=first.depth,
+        method=first.method,
+        artifact_dir=artifact_dir,
+    )
+
+
 def test_every_role_works_through_the_bucket_alone(served, s3_storage, settings, api):
     version = served
     dataset, job = version.dataset, version.job
@@ -143,15 +156,7 @@ def test_a_damaged_object_is_refused_at_the_pull_and_the_old_version_keeps_servi
     s3_storage.put(
         f"{second_dir}/metadata.json", s3_storage.get(f"{first.artifact_dir}/metadata.json")["Body"].read()
     )
-    second = ModelVersion.objects.create(
-        owner=first.owner,
-        dataset=first.dataset,
-        number=2,
-        model_name=first.model_name,
-        depth=first.depth,
-        method=first.method,
-        artifact_dir=second_dir,
-    )
+    second = _second_version(first, second_dir)
     s3_storage.use(settings, "web")
     assert api.post(f"/api/v1/versions/{second.pk}/activate", {}, format="json").status_code == 200
 
@@ -174,15 +179,7 @@ def test_an_incomplete_artifact_cannot_be_activated(stored_version, s3_storage, 
         f"artifacts/dataset-{first.dataset_id}/partial/metadata.json",
         s3_storage.get(f"{first.artifact_dir}/metadata.json")["Body"].read(),
     )
-    partial = ModelVersion.objects.create(
-        owner=first.owner,
-        dataset=first.dataset,
-        number=2,
-        model_name=first.model_name,
-        depth=first.depth,
-        method=first.method,
-        artifact_dir=f"artifacts/dataset-{first.dataset_id}/partial",
-    )
+    partial = _second_version(first, f"artifacts/dataset-{first.dataset_id}/partial")
     response = api.post(f"/api/v1/versions/{partial.pk}/activate", {}, format="json")
     assert response.status_code == 409
     assert "model.onnx of" in response.json()["message"] and "is not in storage" in response.json()["message"]

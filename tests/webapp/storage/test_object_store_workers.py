@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.webapp.conftest import TINY_CONFIG
-from tests.webapp.workers import Workers, wait_for, worker_group
+from tests.webapp.workers import Workers, job_trained, wait_for, worker_group
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,15 +55,8 @@ def test_workers_on_other_hosts_train_what_the_web_app_stored(workers, s3_storag
     )
     assert ready["status"] == "READY", ready["error"]
 
-    response = api.post("/api/v1/jobs", {"dataset": dataset_id, "config": TINY_CONFIG}, format="json")
-    assert response.status_code == 202, response.json()
-    job_id = response.json()["id"]
-    job = wait_for(
-        lambda: (j := api.get(f"/api/v1/jobs/{job_id}").json())["status"] in ("SUCCEEDED", "FAILED") and j,
-        "the training job",
-        workers,
-    )
-    assert job["status"] == "SUCCEEDED", job["error"]
+    job = job_trained(api, dataset_id, TINY_CONFIG, workers)
+    job_id = job["id"]
 
     s3_storage.use(settings, "serving")
     answer = api.post(
