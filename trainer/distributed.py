@@ -218,6 +218,9 @@ def _run_rank(spec: dict[str, Any]) -> None:
                 train_config=train.to_dict(),
                 extra={"result": result.to_dict(), "digests": digests, "world_size": context.world_size},
             )
+        # Every rank leaves together: a rank that tore its process group down while rank 0 was
+        # still saving could abort in gloo's teardown ("terminate called without an active exception").
+        dist.barrier(group=context.control)
     except Exception as exc:
         if context.is_main:  # the launcher raises it again as the same kind of error, with its message
             error = {"type": type(exc).__name__, "message": str(exc)}
